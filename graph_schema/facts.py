@@ -1,0 +1,69 @@
+"""Facts: canonical nodes and edges, ready for a store.
+
+Plain dataclasses, no validation library: events (``graph_schema.events``) validate input and
+turn it into facts; collectors may build facts directly with ``node_fact``/``edge_fact``, which
+apply the same canonical forms. Stores only ever see facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from graph_schema import canonical
+from graph_schema.edges import EdgeKind, Evidence, check_edge
+from graph_schema.kinds import NodeKind, canonical_key, label, lookup_value, node_id, parse_kind
+
+
+@dataclass(frozen=True)
+class NodeFact:
+    id: str
+    kind: NodeKind
+    key: dict[str, str]
+    props: dict[str, Any] = field(default_factory=dict)
+    # Other names people use for this node, e.g. every image reference that pointed at a digest.
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return label(self.kind, self.key)
+
+    @property
+    def lookup(self) -> str:
+        return lookup_value(self.kind, self.key)
+
+
+@dataclass(frozen=True)
+class EdgeFact:
+    source: str
+    target: str
+    kind: EdgeKind
+    evidence: Evidence = Evidence.DECLARED
+    props: dict[str, Any] = field(default_factory=dict)
+    # When the link held, where it can change (a tag moving, a deployment switching images).
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+def canonical_aliases(kind: NodeKind, aliases: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Aliases in canonical form; image aliases are normalised image references."""
+    if kind is NodeKind.IMAGE:
+        return tuple(dict.fromkeys(str(canonical.image_reference(alias)) for alias in aliases))
+    return tuple(dict.fromkeys(alias.strip() for alias in aliases if alias.strip()))
+
+
+def node_fact(kind: NodeKind | str, key: Mapping[str, object], props: Mapping[str, Any] | None = None,
+              aliases: list[str] | tuple[str, ...] = ()) -> NodeFact:
+    node_kind = parse_kind(kind) if isinstance(kind, str) else kind
+    canon = canonical_key(node_kind, key)
+    return NodeFact(node_id(node_kind, canon), node_kind, canon, dict(props or {}),
+                    canonical_aliases(node_kind, aliases))
+
+
+def edge_fact(source: NodeFact, target: NodeFact, kind: EdgeKind | str | None = None,
+              evidence: Evidence = Evidence.DECLARED, props: Mapping[str, Any] | None = None,
+              valid_from: datetime | None = None, valid_to: datetime | None = None) -> EdgeFact:
+    edge_kind = check_edge(EdgeKind(kind) if kind else None, source.kind, target.kind)
+    return EdgeFact(source.id, target.id, edge_kind, evidence, dict(props or {}), valid_from, valid_to)

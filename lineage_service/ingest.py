@@ -1,0 +1,135 @@
+"""The one ingestion path: validate, record in the event log, apply to the graph.
+
+Every writer (``lineage ingest``, the demo, the HTTP API, CI steps, collectors) goes through
+here. An event is first recorded in the durable log (that is what an acknowledgement means),
+then applied; applying is idempotent by event id, so a retried delivery changes nothing and a
+crash between the two steps is repaired by applying what is still pending.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph_schema.events import EventRejected, LineageEvent, parse_event
+from lineage_service.store.base import Batch, GraphStore, MissingNode, NewEvent
+
+
+@dataclass
+class IngestResult:
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    nodes: int = 0
+    edges: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates), "failed": self.failed,
+                "nodes": self.nodes, "edges": self.edges, "event_ids": self.accepted}
+
+
+class InputError(ValueError):
+    """Input that is not JSON events at all; the message says where and what was expected."""
+
+
+def read_events(text: str, origin: str = "input") -> list[Any]:
+    """Raw events from a JSON object, a JSON array of objects, or JSON Lines."""
+    stripped = text.strip()
+    if not stripped:
+        raise InputError(f"{origin}: empty; expected a lineage event as JSON, a JSON array of events, "
+                         f"or one event per line (JSON Lines)")
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as whole_error:
+        if stripped.startswith("{") and "\n" in stripped:
+            return _read_json_lines(stripped, origin)
+        raise InputError(f"{origin}: invalid JSON at line {whole_error.lineno} column {whole_error.colno}: "
+                         f"{whole_error.msg}") from None
+    return data if isinstance(data, list) else [data]
+
+
+def _read_json_lines(text: str, origin: str) -> list[Any]:
+    events = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{origin}: line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                             f"JSON Lines needs one complete event per line") from None
+    return events
+
+
+def validate_all(raw_events: Sequence[Any]) -> list[LineageEvent]:
+    """Validate every event; if any is invalid, raise one error listing all invalid events."""
+    events, rejected = [], []
+    for index, raw in enumerate(raw_events):
+        try:
+            events.append(parse_event(raw, position=f"#{index + 1}"))
+        except EventRejected as exc:
+            rejected.append(exc)
+    if rejected:
+        raise BatchRejected(rejected)
+    return events
+
+
+class BatchRejected(ValueError):
+    def __init__(self, rejected: list[EventRejected]) -> None:
+        self.rejected = rejected
+        super().__init__("\n".join(str(exc) for exc in rejected))
+
+
+def ingest(store: GraphStore, events: Sequence[LineageEvent]) -> IngestResult:
+    """Record events durably, then apply the new ones in one transaction."""
+    result = IngestResult()
+    payloads = [NewEvent(e.id, e.source, e.time, e.model_dump_json(by_alias=True, exclude_defaults=False))
+                for e in events]
+    is_new = store.append_events(payloads)
+    fresh: dict[str, LineageEvent] = {}
+    for event, new in zip(events, is_new, strict=True):
+        if new and event.id not in fresh:
+            fresh[event.id] = event
+        else:
+            result.duplicates.append(event.id)
+    result.accepted = list(fresh)
+    _apply(store, list(fresh.values()), result)
+    return result
+
+
+def apply_pending(store: GraphStore, limit: int = 10_000) -> IngestResult:
+    """Apply events that were recorded but not applied (after a crash, or a fix for a failure)."""
+    result = IngestResult()
+    pending = [e for status in ("pending", "failed") for e in store.list_events(status=status, limit=limit)]
+    events = [LineageEvent.model_validate_json(stored.payload) for stored in pending]
+    result.accepted = [e.id for e in events]
+    _apply(store, events, result)
+    return result
+
+
+def _batch(event: LineageEvent) -> Batch:
+    nodes, edges = event.facts()
+    return Batch(nodes, edges, seen_at=event.time, source=event.source, event_ids=(event.id,))
+
+
+def _apply(store: GraphStore, events: Iterable[LineageEvent], result: IngestResult) -> None:
+    batches = [_batch(event) for event in events]
+    if not batches:
+        return
+    try:
+        store.apply(batches)
+    except MissingNode:
+        # Events are self-contained, so this means a store-level problem with one event: apply
+        # one by one, keep the ones that fail in the log with their error.
+        for batch in batches:
+            try:
+                store.apply([batch])
+            except MissingNode as exc:
+                store.mark_failed(batch.event_ids[0], str(exc))
+                result.failed[batch.event_ids[0]] = str(exc)
+    for batch in batches:
+        if batch.event_ids[0] not in result.failed:
+            result.nodes += len(batch.nodes)
+            result.edges += len(batch.edges)

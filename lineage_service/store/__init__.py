@@ -1,0 +1,53 @@
+"""Store backends, chosen by URI scheme and imported only when asked for.
+
+``sqlite:///path/to/lineage.db`` (the default, in the user's data directory) or a plain path
+selects the embedded store; ``neo4j://``, ``neo4j+s://``, ``bolt://`` and ``bolt+s://`` the Neo4j
+backend once it is installed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lineage_service.store.base import GraphStore
+
+NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
+
+
+class StoreUnavailable(RuntimeError):
+    """A store URI that cannot be opened; the message says what to do."""
+
+
+def default_store_uri() -> str:
+    from platformdirs import user_data_path
+
+    return f"sqlite:///{user_data_path('lineage', appauthor=False) / 'lineage.db'}"
+
+
+def resolve_store_uri(uri: str | None = None) -> str:
+    return uri or os.environ.get("LINEAGE_STORE") or default_store_uri()
+
+
+def open_store(uri: str | None = None) -> GraphStore:
+    """Open the store named by ``uri``, ``LINEAGE_STORE``, or the default embedded store."""
+    uri = resolve_store_uri(uri)
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "sqlite", "/" + str(Path(uri).expanduser().resolve())
+    if scheme == "sqlite":
+        from lineage_service.store.sqlite import SQLiteGraphStore
+
+        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy and MLflow spell them.
+        path = rest[1:] if rest.startswith("/") else rest
+        if not path:
+            raise StoreUnavailable(f"store URI {uri!r} has no file path; expected sqlite:///path/to/lineage.db")
+        try:
+            return SQLiteGraphStore(path)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
+    if scheme in NEO4J_SCHEMES:
+        raise StoreUnavailable(
+            f"the Neo4j backend is not available in this version; use an sqlite:/// store URI (got {scheme}://)")
+    raise StoreUnavailable(
+        f"unknown store URI scheme {scheme!r} in {uri!r}; expected sqlite:///path or neo4j://host:7687")

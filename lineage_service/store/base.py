@@ -1,0 +1,164 @@
+"""The store contract: one interface, several backends, one shared contract test suite.
+
+A backend keeps nodes, upstream edges and the event log. It never validates: it receives
+canonical facts (``graph_schema.facts``) and must apply a batch atomically. Traversal runs inside
+the backend (a recursive query), never node by node from Python.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from graph_schema.facts import EdgeFact, NodeFact
+
+
+class Direction(StrEnum):
+    UPSTREAM = "upstream"  # follow edges from a thing to what it was made from (trace)
+    DOWNSTREAM = "downstream"  # follow edges backwards, to what was made from it (impact)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    kind: str
+    key: dict[str, str]
+    label: str
+    props: dict[str, Any]
+    aliases: list[str]
+    sources: list[str]
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: str
+    evidence: str
+    props: dict[str, Any]
+    sources: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """The result of a walk: nodes with their distance from the start, and the edges walked."""
+
+    nodes: list[Node]
+    edges: list[Edge]
+    depth_of: dict[str, int]
+    # True when the walk hit its node limit and the answer is incomplete.
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    source: str
+    time: datetime
+    received_at: datetime
+    payload: str
+    status: str  # "pending", "applied" or "failed"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Facts to apply in one transaction, as reported by ``source`` at ``seen_at``."""
+
+    nodes: Sequence[NodeFact]
+    edges: Sequence[EdgeFact]
+    seen_at: datetime
+    source: str
+    # Events this batch applies; they are marked applied in the same transaction.
+    event_ids: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    id: str
+    source: str
+    time: datetime
+    payload: str
+
+
+class MissingNode(ValueError):
+    """An edge in a batch points at a node that is neither in the batch nor in the store."""
+
+
+class GraphStore(ABC):
+    """The lineage graph and its event log."""
+
+    uri: str
+
+    # Writing -----------------------------------------------------------------------------
+    @abstractmethod
+    def apply(self, batches: Sequence[Batch]) -> None:
+        """Upsert every batch in one transaction, all or nothing.
+
+        Upserts are idempotent: properties merge as a JSON merge patch (RFC 7396) where the newer
+        report wins, first/last seen widen, sources accumulate, evidence keeps the strongest.
+        Raises ``MissingNode`` (and changes nothing) if an edge points at an unknown node.
+        """
+
+    @abstractmethod
+    def append_events(self, events: Sequence[NewEvent]) -> list[bool]:
+        """Durably record events, once per id; returns for each whether it was new."""
+
+    @abstractmethod
+    def mark_failed(self, event_id: str, error: str) -> None:
+        """Keep an event that could not be applied, with the reason, for a later retry."""
+
+    # Reading -----------------------------------------------------------------------------
+    @abstractmethod
+    def get_nodes(self, ids: Iterable[str]) -> list[Node]:
+        """Nodes by id, in no particular order; unknown ids are left out."""
+
+    @abstractmethod
+    def find_nodes(self, kind: str | None = None, *, lookup: str | None = None,
+                   lookup_prefix: str | None = None, alias: str | None = None,
+                   text: str | None = None, limit: int = 50) -> list[Node]:
+        """Nodes of a kind by lookup value (exact or prefix), by alias, or by label substring."""
+
+    @abstractmethod
+    def neighbours(self, node_id: str) -> tuple[list[Edge], list[Edge]]:
+        """The edges leaving a node (upstream) and those arriving at it (downstream)."""
+
+    @abstractmethod
+    def walk(self, start: Sequence[str], direction: Direction, depth: int, *,
+             skip_edge_kinds: Iterable[str] = (), at: datetime | None = None,
+             limit: int = 10_000) -> Subgraph:
+        """All nodes reachable from ``start`` within ``depth`` hops, in one query.
+
+        With ``at``, only edges valid at that time are followed.
+        """
+
+    @abstractmethod
+    def get_event(self, event_id: str) -> StoredEvent | None: ...
+
+    @abstractmethod
+    def list_events(self, *, status: str | None = None, limit: int = 100,
+                    after: str | None = None) -> list[StoredEvent]:
+        """Events in the order they were received, optionally after a given event id."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Counts of nodes by kind, edges by kind, events by status, and the store's size."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

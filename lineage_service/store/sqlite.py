@@ -1,0 +1,372 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Why SQLite: it ships with Python, a committed transaction survives a crash (WAL with
+``synchronous=FULL``), readers are not blocked by the writer, and a recursive CTE walks the
+graph inside the database, as Marquez does in PostgreSQL. All values go in as parameters; the
+only SQL that is composed is the choice between two fixed column names for the walk direction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graph_schema.edges import Evidence
+from lineage_service.store.base import (
+    Batch,
+    Direction,
+    Edge,
+    GraphStore,
+    MissingNode,
+    NewEvent,
+    Node,
+    StoredEvent,
+    Subgraph,
+)
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    label TEXT NOT NULL,
+    props TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nodes_by_lookup ON nodes (kind, lookup);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    PRIMARY KEY (alias, node_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_by_node ON aliases (node_id);
+CREATE TABLE IF NOT EXISTS edges (
+    src TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    evidence INTEGER NOT NULL,
+    props TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    valid_from TEXT,
+    valid_to TEXT,
+    PRIMARY KEY (src, kind, dst)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_by_target ON edges (dst, kind, src);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    time TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_status ON events (status, seq);
+"""
+
+# Properties merge as a JSON merge patch where the newer report wins; an older report only
+# fills in what is missing. The outer json_patch('{}', …) drops nulls, which mean "delete".
+_MERGE_PROPS = """CASE WHEN excluded.last_seen >= {t}.last_seen
+    THEN json_patch({t}.props, excluded.props)
+    ELSE json_patch('{{}}', json_patch(excluded.props, {t}.props)) END"""
+_MERGE_SOURCES = """CASE WHEN EXISTS (SELECT 1 FROM json_each({t}.sources) WHERE value = excluded.sources ->> '$[0]')
+    THEN {t}.sources ELSE json_insert({t}.sources, '$[#]', excluded.sources ->> '$[0]') END"""
+
+_UPSERT_NODE = f"""
+INSERT INTO nodes (id, kind, key, lookup, label, props, sources, first_seen, last_seen)
+VALUES (?, ?, ?, ?, ?, json_patch('{{}}', ?), ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    props = {_MERGE_PROPS.format(t="nodes")},
+    sources = {_MERGE_SOURCES.format(t="nodes")},
+    first_seen = min(nodes.first_seen, excluded.first_seen),
+    last_seen = max(nodes.last_seen, excluded.last_seen)
+"""
+
+_UPSERT_EDGE = f"""
+INSERT INTO edges (src, dst, kind, evidence, props, sources, first_seen, last_seen, valid_from, valid_to)
+VALUES (?, ?, ?, ?, json_patch('{{}}', ?), ?, ?, ?, ?, ?)
+ON CONFLICT (src, kind, dst) DO UPDATE SET
+    evidence = max(edges.evidence, excluded.evidence),
+    props = {_MERGE_PROPS.format(t="edges")},
+    sources = {_MERGE_SOURCES.format(t="edges")},
+    first_seen = min(edges.first_seen, excluded.first_seen),
+    last_seen = max(edges.last_seen, excluded.last_seen),
+    valid_from = coalesce(min(edges.valid_from, excluded.valid_from), edges.valid_from, excluded.valid_from),
+    valid_to = coalesce(excluded.valid_to, edges.valid_to)
+"""
+
+_EDGE_VALID_AT = """(:at IS NULL OR ((e.valid_from IS NULL OR e.valid_from <= :at)
+    AND (e.valid_to IS NULL OR e.valid_to > :at) AND e.first_seen <= :at))"""
+
+# The walk direction only swaps two fixed column names; nothing user-supplied is formatted in.
+_WALK = {
+    direction: f"""
+WITH RECURSIVE walk (id, depth) AS (
+    SELECT value, 0 FROM json_each(:start)
+    UNION
+    SELECT e.{to}, walk.depth + 1
+    FROM walk JOIN edges AS e ON e.{frm} = walk.id
+    WHERE walk.depth < :depth
+      AND e.kind NOT IN (SELECT value FROM json_each(:skip))
+      AND {_EDGE_VALID_AT}
+    LIMIT :limit
+)
+SELECT id, depth FROM walk
+"""
+    for direction, (frm, to) in {Direction.UPSTREAM: ("src", "dst"), Direction.DOWNSTREAM: ("dst", "src")}.items()
+}
+
+_EDGES_AMONG = f"""
+SELECT e.src, e.dst, e.kind, e.evidence, e.props, e.sources, e.first_seen, e.last_seen, e.valid_from, e.valid_to
+FROM edges AS e
+WHERE e.src IN (SELECT value FROM json_each(:ids)) AND e.dst IN (SELECT value FROM json_each(:ids))
+  AND e.kind NOT IN (SELECT value FROM json_each(:skip))
+  AND {_EDGE_VALID_AT}
+"""
+
+_NODE_COLUMNS = "n.id, n.kind, n.key, n.label, n.props, n.sources, n.first_seen, n.last_seen, " \
+    "(SELECT json_group_array(alias) FROM aliases WHERE node_id = n.id)"
+_EDGE_COLUMNS = "src, dst, kind, evidence, props, sources, first_seen, last_seen, valid_from, valid_to"
+
+
+def timestamp(moment: datetime) -> str:
+    """UTC with fixed width, so that text order is time order inside SQLite."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time(text: str | None) -> datetime | None:
+    # fromisoformat is ~30x faster than strptime, which matters when a trace parses hundreds.
+    return datetime.fromisoformat(text) if text else None
+
+
+def _node(row: sqlite3.Row | tuple[Any, ...]) -> Node:
+    return Node(row[0], row[1], json.loads(row[2]), row[3], json.loads(row[4]), json.loads(row[8]),
+                json.loads(row[5]), _time(row[6]), _time(row[7]))  # type: ignore[arg-type]
+
+
+def _edge(row: sqlite3.Row | tuple[Any, ...]) -> Edge:
+    return Edge(row[0], row[1], row[2], Evidence(row[3]).label, json.loads(row[4]), json.loads(row[5]),
+                _time(row[6]), _time(row[7]), _time(row[8]), _time(row[9]))  # type: ignore[arg-type]
+
+
+def _event(row: tuple[Any, ...]) -> StoredEvent:
+    return StoredEvent(row[0], row[1], _time(row[2]), _time(row[3]), row[4], row[5], row[6])  # type: ignore[arg-type]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SQLiteGraphStore(GraphStore):
+    """A store in one SQLite file; safe to share between threads of one process.
+
+    Writes go through one connection under a lock; each reading thread has its own connection,
+    so WAL lets reads proceed while a write is in progress.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.uri = f"sqlite:///{self.path}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._writer = self._connect()
+        with self._transaction() as db:
+            # Not executescript: it would commit outside this transaction.
+            for statement in filter(str.strip, _DDL.split(";")):
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        found = self._writer.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+        if int(found) > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer lineage-service (store schema {found}); upgrade")
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        connection.execute("PRAGMA journal_mode = WAL")
+        # FULL: a transaction that returned is on disk, so an acknowledged event survives power loss.
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = OFF")
+        connection.execute("PRAGMA cache_size = -65536")
+        connection.execute("PRAGMA mmap_size = 268435456")
+        self._connections.append(connection)
+        return connection
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    # Writing -----------------------------------------------------------------------------
+    def apply(self, batches: Sequence[Batch]) -> None:
+        with self._transaction() as db:
+            for batch in batches:
+                self._apply_one(db, batch)
+
+    def _apply_one(self, db: sqlite3.Connection, batch: Batch) -> None:
+        seen = timestamp(batch.seen_at)
+        sources = json.dumps([batch.source])
+        db.executemany(_UPSERT_NODE, (
+            (n.id, n.kind.value, json.dumps(n.key), n.lookup, n.label, json.dumps(n.props), sources, seen, seen)
+            for n in batch.nodes
+        ))
+        db.executemany("INSERT OR IGNORE INTO aliases (alias, node_id) VALUES (?, ?)",
+                       ((alias, n.id) for n in batch.nodes for alias in n.aliases))
+        if batch.edges:
+            in_batch = {n.id for n in batch.nodes}
+            outside = sorted({end for e in batch.edges for end in (e.source, e.target)} - in_batch)
+            if outside:
+                known = {row[0] for row in db.execute(
+                    "SELECT id FROM nodes WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(outside),))}
+                if missing := [node_id for node_id in outside if node_id not in known]:
+                    raise MissingNode(f"edges point at nodes that are not stored: {', '.join(missing[:5])}")
+            db.executemany(_UPSERT_EDGE, (
+                (e.source, e.target, e.kind.value, int(e.evidence), json.dumps(e.props), sources, seen, seen,
+                 timestamp(e.valid_from) if e.valid_from else None,
+                 timestamp(e.valid_to) if e.valid_to else None)
+                for e in batch.edges
+            ))
+        if batch.event_ids:
+            db.execute("UPDATE events SET status = 'applied', error = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                       (json.dumps(list(batch.event_ids)),))
+
+    def append_events(self, events: Sequence[NewEvent]) -> list[bool]:
+        received = timestamp(datetime.now(UTC))
+        with self._transaction() as db:
+            return [
+                db.execute(
+                    "INSERT INTO events (id, source, time, received_at, payload) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.source, timestamp(event.time), received, event.payload),
+                ).rowcount == 1
+                for event in events
+            ]
+
+    def mark_failed(self, event_id: str, error: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE events SET status = 'failed', error = ? WHERE id = ?", (error, event_id))
+
+    # Reading -----------------------------------------------------------------------------
+    def get_nodes(self, ids: Iterable[str]) -> list[Node]:
+        rows = self._reader.execute(
+            f"SELECT {_NODE_COLUMNS} FROM nodes AS n WHERE n.id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),))
+        return [_node(row) for row in rows]
+
+    def find_nodes(self, kind: str | None = None, *, lookup: str | None = None,
+                   lookup_prefix: str | None = None, alias: str | None = None,
+                   text: str | None = None, limit: int = 50) -> list[Node]:
+        where, params = ["1 = 1"], []  # type: list[str], list[Any]
+        if kind is not None:
+            where.append("n.kind = ?")
+            params.append(kind)
+        if lookup is not None:
+            where.append("n.lookup = ?")
+            params.append(lookup)
+        if lookup_prefix is not None:
+            # A range instead of LIKE so the (kind, lookup) index serves the prefix search.
+            where.append("n.lookup >= ? AND n.lookup < ?")
+            params += [lookup_prefix, lookup_prefix + "\U0010ffff"]
+        if alias is not None:
+            where.append("n.id IN (SELECT node_id FROM aliases WHERE alias = ?)")
+            params.append(alias)
+        if text is not None:
+            pattern = f"%{_escape_like(text)}%"
+            where.append("(n.label LIKE ? ESCAPE '\\' OR n.lookup LIKE ? ESCAPE '\\' OR n.id IN "
+                         "(SELECT node_id FROM aliases WHERE alias LIKE ? ESCAPE '\\'))")
+            params += [pattern, pattern, pattern]
+        params.append(limit)
+        rows = self._reader.execute(
+            f"SELECT {_NODE_COLUMNS} FROM nodes AS n WHERE {' AND '.join(where)} ORDER BY n.kind, n.lookup, n.label "
+            f"LIMIT ?", params)
+        return [_node(row) for row in rows]
+
+    def neighbours(self, node_id: str) -> tuple[list[Edge], list[Edge]]:
+        out = self._reader.execute(f"SELECT {_EDGE_COLUMNS} FROM edges WHERE src = ?", (node_id,))
+        upstream = [_edge(row) for row in out]
+        into = self._reader.execute(f"SELECT {_EDGE_COLUMNS} FROM edges WHERE dst = ?", (node_id,))
+        return upstream, [_edge(row) for row in into]
+
+    def walk(self, start: Sequence[str], direction: Direction, depth: int, *,
+             skip_edge_kinds: Iterable[str] = (), at: datetime | None = None,
+             limit: int = 10_000) -> Subgraph:
+        db = self._reader
+        skip = json.dumps(sorted(skip_edge_kinds))
+        when = timestamp(at) if at else None
+        depth_of: dict[str, int] = {}
+        rows = 0
+        for node_id, hops in db.execute(_WALK[direction], {"start": json.dumps(list(start)), "depth": depth,
+                                                             "skip": skip, "at": when, "limit": limit + 1}):
+            rows += 1
+            if rows > limit:
+                break
+            if hops < depth_of.get(node_id, depth + 1):
+                depth_of[node_id] = hops
+        ids = json.dumps(list(depth_of))
+        nodes = [_node(row) for row in db.execute(
+            f"SELECT {_NODE_COLUMNS} FROM nodes AS n WHERE n.id IN (SELECT value FROM json_each(?))", (ids,))]
+        edges = [_edge(row) for row in db.execute(_EDGES_AMONG, {"ids": ids, "skip": skip, "at": when})]
+        return Subgraph(nodes, edges, depth_of, truncated=rows > limit)
+
+    def get_event(self, event_id: str) -> StoredEvent | None:
+        row = self._reader.execute(
+            "SELECT id, source, time, received_at, payload, status, error FROM events WHERE id = ?",
+            (event_id,)).fetchone()
+        return _event(row) if row else None
+
+    def list_events(self, *, status: str | None = None, limit: int = 100,
+                    after: str | None = None) -> list[StoredEvent]:
+        rows = self._reader.execute(
+            "SELECT id, source, time, received_at, payload, status, error FROM events "
+            "WHERE (:status IS NULL OR status = :status) "
+            "AND seq > coalesce((SELECT seq FROM events WHERE id = :after), 0) ORDER BY seq LIMIT :limit",
+            {"status": status, "after": after, "limit": limit})
+        return [_event(row) for row in rows]
+
+    def stats(self) -> dict[str, Any]:
+        db = self._reader
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        return {
+            "store": self.uri,
+            "nodes": dict(db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall()),
+            "edges": dict(db.execute("SELECT kind, count(*) FROM edges GROUP BY kind ORDER BY kind").fetchall()),
+            "events": dict(db.execute("SELECT status, count(*) FROM events GROUP BY status ORDER BY status")
+                           .fetchall()),
+            "bytes": page_size * pages,
+        }
+
+    def close(self) -> None:
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
