@@ -1,2 +1,320 @@
+"""The ``lineage`` command: thin, parses and renders; the core does the work.
+
+Heavy modules (the store, pydantic, the renderers) are imported inside the commands so that
+``lineage --help`` and ``lineage trace`` start fast. Exit codes: 0 found, 1 not found, ambiguous
+or rejected, 2 usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lineage_service.store.base import GraphStore
+
+NOT_FOUND, USAGE = 1, 2
+
+app = typer.Typer(
+    name="lineage",
+    help="Answer [bold]which commit and which data produced API v1.2.3?[/bold] from a lineage graph of commits, "
+         "datasets, training jobs, models, images and deployments.\n\n"
+         "Start with [cyan]lineage demo[/cyan], then [cyan]lineage trace api v1.2.3[/cyan].",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+store_app = typer.Typer(help="Inspect the store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+class Format(StrEnum):
+    tree = "tree"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", envvar="LINEAGE_STORE", show_envvar=True,
+    help="Store URI: sqlite:///path/to/lineage.db (default: lineage.db in your data directory).")]
+FormatOption = Annotated[Format | None, typer.Option(
+    "--format", "-f", help="Output: tree (default on a terminal), json (default otherwise), mermaid, dot.")]
+DepthOption = Annotated[int, typer.Option("--depth", "-d", min=1, max=50, help="How many links to follow.")]
+KindArgument = Annotated[str, typer.Argument(
+    help="What the reference names: api, deployment, image, model, job, dataset, run, commit, repo, person.",
+    show_default=False)]
+ReferenceArgument = Annotated[list[str], typer.Argument(
+    help="The reference, e.g. v1.2.3, taxi-model:3, 05ee055, prod/taxi-api, ghcr.io/org/api:v1.2.3.",
+    show_default=False)]
+AtOption = Annotated[str | None, typer.Option(
+    "--at", "--as-of", help="Follow only links valid at this time (ISO 8601, e.g. 2026-11-11T14:05:00Z).")]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int = NOT_FOUND, hints: list[str] | None = None) -> NoReturn:
+    console = _console(stderr=True)
+    console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    for hint in hints or []:
+        console.print(f"  {hint}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _open(store_uri: str | None) -> Iterator[GraphStore]:
+    from lineage_service.store import StoreUnavailable, open_store
+
+    try:
+        store = open_store(store_uri)
+    except StoreUnavailable as exc:
+        _fail(str(exc), USAGE)
+    with store:
+        yield store
+
+
+def _format(requested: Format | None) -> Format:
+    return requested or (Format.tree if sys.stdout.isatty() else Format.json)
+
+
+def _emit(data: Any, fmt: Format) -> None:
+    from cli.render import to_json
+
+    if fmt is Format.json:
+        typer.echo(to_json(data))
+    else:
+        _console().print(data)
+
+
+def _parse_time(text: str | None) -> Any:
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--at {text!r} is not a time; expected ISO 8601 like 2026-11-11T14:05:00Z", USAGE)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _resolve(store: GraphStore, kind: str, reference: list[str]) -> tuple[Any, str | None]:
+    from graph_schema.canonical import InvalidValue
+    from lineage_service.query.references import Ambiguous, NotFound, resolve
+
+    try:
+        resolved = resolve(store, kind, " ".join(reference))
+    except InvalidValue as exc:
+        _fail(str(exc), USAGE)
+    except (NotFound, Ambiguous) as exc:
+        _fail(str(exc))
+    return resolved.node, resolved.note
+
+
+def _answer(direction: str, kind: str, reference: list[str], depth: int, at: str | None, fmt: Format | None,
+            store_uri: str | None) -> None:
+    from lineage_service.query.trace import trace
+    from lineage_service.store.base import Direction
+
+    moment = _parse_time(at)
+    with _open(store_uri) as store:
+        node, note = _resolve(store, kind, reference)
+        answer = trace(store, node, Direction(direction), depth=depth, at=moment, notes=[note] if note else [])
+    print_answer_as(answer, _format(fmt))
+
+
+def print_answer_as(answer: dict[str, Any], fmt: Format) -> None:
+    from cli import render
+
+    if fmt is Format.tree:
+        render.print_answer(_console(), answer)
+    elif fmt is Format.mermaid:
+        typer.echo(render.mermaid(answer))
+    elif fmt is Format.dot:
+        typer.echo(render.dot(answer))
+    else:
+        typer.echo(render.to_json(answer))
+
+
+@app.command()
+def trace(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
+          fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """What produced it: follow links upstream to images, commits, models, jobs and datasets.
+
+    [dim]Examples: lineage trace api v1.2.3 · lineage trace model taxi-model:3 · lineage trace image
+    ghcr.io/nathansegers/azure-mlops-api:v1.2.3 --format mermaid[/dim]
+    """
+    _answer("upstream", kind, reference, depth, at, fmt, store)
+
+
+@app.command()
+def impact(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
+           fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """What was made from it: follow links downstream to models, images, deployments and APIs.
+
+    [dim]Example: lineage impact dataset green-taxi-data:5[/dim]
+    """
+    _answer("downstream", kind, reference, depth, at, fmt, store)
+
+
+@app.command()
+def show(kind: KindArgument, reference: ReferenceArgument, fmt: FormatOption = None,
+         store: StoreOption = None) -> None:
+    """One node with its properties and its direct links in both directions."""
+    from lineage_service.query.trace import neighbourhood
+
+    with _open(store) as opened:
+        node, note = _resolve(opened, kind, reference)
+        data = neighbourhood(opened, node)
+    if note:
+        data["notes"] = [note]
+    if _format(fmt) is Format.json:
+        _emit(data, Format.json)
+        return
+    from rich.pretty import Pretty
+    from rich.text import Text
+
+    from cli.render import KIND_STYLE, to_json
+
+    console = _console()
+    console.print(Text.assemble((f"{node.kind} ", "dim"), (node.label, KIND_STYLE.get(node.kind, "bold"))))
+    for line in data.get("notes", []):
+        console.print(Text(f"note: {line}", style="cyan"))
+    console.print(Pretty({"key": node.key, "props": node.props, "aliases": node.aliases, "sources": node.sources,
+                          "first_seen": str(node.first_seen), "last_seen": str(node.last_seen)}))
+    for title, links, arrow in (("upstream", data["upstream"], "→"), ("downstream", data["downstream"], "←")):
+        console.print(Text(f"{title} ({len(links)})", style="bold"))
+        for link in links:
+            other = link["node"] or {"kind": "?", "label": link["target"]}
+            console.print(f"  {link['kind']} {arrow} {other['kind']} {other['label']}  "
+                          f"[{link['props']['evidence']} · {', '.join(link['props']['sources'])}]", markup=False)
+    del to_json
+
+
+@app.command()
+def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SHA, digest or image tag.")],
+           kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only nodes of this kind.")] = None,
+           limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+           fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """Find nodes whose label, key or image tag contains TEXT."""
+    from graph_schema.canonical import InvalidValue
+    from graph_schema.kinds import parse_kind
+    from lineage_service.query.trace import node_json
+
+    try:
+        kind_value = parse_kind(kind).value if kind else None
+    except InvalidValue as exc:
+        _fail(str(exc), USAGE)
+    with _open(store) as opened:
+        found = [node_json(n) for n in opened.find_nodes(kind_value, text=text.strip(), limit=limit)]
+    if _format(fmt) is Format.json:
+        _emit({"query": text, "results": found}, Format.json)
+    else:
+        from rich.table import Table
+
+        table = Table("kind", "label", "key", box=None)
+        for node in found:
+            table.add_row(node["kind"], node["label"], " ".join(f"{k}={v}" for k, v in node["key"].items()))
+        _console().print(table)
+    if not found:
+        _fail(f"nothing matches {text!r}" + (f" among {kind} nodes" if kind else ""))
+
+
+@app.command()
+def ingest(files: Annotated[list[Path], typer.Argument(
+               help="JSON files with one lineage event, an array of events, or JSON Lines; - for stdin.",
+               show_default=False)],
+           fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """Record lineage events and apply them to the graph. All events are checked first: one invalid event
+    rejects the whole input and nothing is stored."""
+    from lineage_service.ingest import BatchRejected, InputError, read_events, validate_all
+    from lineage_service.ingest import ingest as ingest_events
+
+    raw: list[Any] = []
+    for path in files:
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+            raw += read_events(text, origin="stdin" if str(path) == "-" else str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read {path}: {exc}", USAGE)
+        except InputError as exc:
+            _fail(str(exc))
+    try:
+        events = validate_all(raw)
+    except BatchRejected as exc:
+        _fail(f"{len(exc.rejected)} of {len(raw)} events rejected; nothing was stored",
+              hints=[str(rejected) for rejected in exc.rejected])
+    with _open(store) as opened:
+        result = ingest_events(opened, events)
+    summary = result.as_dict()
+    if _format(fmt) is Format.json:
+        _emit(summary, Format.json)
+    else:
+        typer.echo(f"{summary['accepted']} events recorded and applied ({summary['nodes']} nodes, "
+                   f"{summary['edges']} edges), {summary['duplicates']} already known")
+    if result.failed:
+        _fail(f"{len(result.failed)} events recorded but not applied", hints=[
+            f"{event_id}: {error}" for event_id, error in result.failed.items()])
+
+
+@app.command()
+def demo(store: StoreOption = None, fmt: FormatOption = None,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only load; print no trace.")] = False) -> None:
+    """Load the taxi-fare regression demo history (idempotent) and trace api v1.2.3."""
+    from lineage_service.demo.history import demo_events
+    from lineage_service.ingest import ingest as ingest_events
+    from lineage_service.ingest import validate_all
+    from lineage_service.query.references import resolve
+    from lineage_service.query.trace import trace as trace_answer
+
+    events = validate_all(demo_events())
+    with _open(store) as opened:
+        result = ingest_events(opened, events)
+        chosen = _format(fmt)
+        message = (f"Demo history in {opened.uri}: {len(result.accepted)} events applied, "
+                   f"{len(result.duplicates)} already there.")
+        answer = trace_answer(opened, resolve(opened, "api", "v1.2.3").node)
+    typer.echo(message, err=chosen is not Format.tree)
+    if not quiet:
+        print_answer_as(answer, chosen)
+    if chosen is Format.tree:
+        typer.echo("\nTry next:  lineage impact dataset green-taxi-data:5 · lineage trace commit 05ee055 · "
+                   "lineage show deployment prod/taxi-api · lineage --help")
+        if store:
+            typer.echo(f"with       export LINEAGE_STORE={store}")
+
+
+@store_app.command("stats")
+def store_stats(fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """Counts of nodes, edges and events, and the size of the store."""
+    with _open(store) as opened:
+        stats = opened.stats()
+    if _format(fmt) is Format.json:
+        _emit(stats, Format.json)
+        return
+    typer.echo(f"store   {stats['store']}  ({stats['bytes'] / 1e6:.1f} MB)")
+    for section in ("nodes", "edges", "events"):
+        counts = stats[section]
+        detail = ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
+        typer.echo(f"{section:7} {sum(counts.values()):>8}  {detail}")
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    app()
+
+
+if __name__ == "__main__":
+    main()

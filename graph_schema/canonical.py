@@ -127,7 +127,7 @@ def repo_url(value: str) -> str:
     if path.endswith(".git"):
         path = path[:-4]
     if host == "ssh.dev.azure.com" and path.startswith("v3/"):
-        org, project, repo = (path[3:].split("/") + ["", "", ""])[:3]
+        org, project, repo = [*path[3:].split("/"), "", "", ""][:3]
         host, path = "dev.azure.com", f"{org}/{project}/_git/{repo}"
     if host == "github.com":
         path = path.lower()

@@ -121,7 +121,7 @@ class EdgeIn(_Strict):
 
 
 class LineageEvent(_Strict):
-    schema_: Literal["lineage-event/1"] = Field(SCHEMA_VERSION, alias="schema")
+    schema_: Literal["lineage-event/1"] = Field("lineage-event/1", alias="schema")
     id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     time: AwareDatetime
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -257,8 +257,8 @@ class SQLiteGraphStore(GraphStore):
                 for e in batch.edges
             ))
         if batch.event_ids:
-            db.execute("UPDATE events SET status = 'applied', error = NULL WHERE id IN (SELECT value FROM json_each(?))",
-                       (json.dumps(list(batch.event_ids)),))
+            db.execute("UPDATE events SET status = 'applied', error = NULL "
+                       "WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(batch.event_ids)),))
 
     def append_events(self, events: Sequence[NewEvent]) -> list[bool]:
         received = timestamp(datetime.now(UTC))

@@ -1,0 +1,237 @@
+"""Human references: ``api v1.2.3``, ``model taxi-model:3``, ``commit 05ee055``, ``image ghcr.io/org/api:v1.2.3``.
+
+A reference resolves to exactly one node, or fails with an error that lists the candidates (when
+ambiguous) or what is known that is close (when unknown). Where a reference is resolved by a rule
+(``latest``, the live revision of a deployment) the answer says so in ``note``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graph_schema import canonical
+from graph_schema.canonical import InvalidValue
+from graph_schema.kinds import SPECS, NodeKind, parse_kind
+from lineage_service.store.base import GraphStore, Node
+
+CANDIDATE_LIMIT = 10
+
+
+class ReferenceProblem(LookupError):
+    """Base of reference errors; ``candidates`` are nodes the user may have meant."""
+
+    def __init__(self, message: str, candidates: list[Node] | None = None) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+
+
+class NotFound(ReferenceProblem):
+    pass
+
+
+class Ambiguous(ReferenceProblem):
+    pass
+
+
+@dataclass(frozen=True)
+class Resolved:
+    node: Node
+    note: str | None = None
+
+
+EXAMPLES = {
+    NodeKind.API: "v1.2.3, 1.2.3 or taxi-api@v1.2.3",
+    NodeKind.DEPLOYMENT: "prod/taxi-api (the live revision) or prod/taxi-api#8",
+    NodeKind.IMAGE: "ghcr.io/org/api:v1.2.3, …@sha256:<digest>, sha256:<digest or prefix>",
+    NodeKind.MODEL: "taxi-model:3 or taxi-model (the latest version)",
+    NodeKind.JOB: "an Azure ML job name, or azureml/<name>",
+    NodeKind.DATASET: "green-taxi-data:5 or green-taxi-data:latest",
+    NodeKind.RUN: "a CI run id, or github-actions/<id>",
+    NodeKind.COMMIT: "a SHA or a unique prefix of at least 4 characters",
+    NodeKind.REPO: "https://github.com/org/repo",
+    NodeKind.PERSON: "a login or an e-mail address",
+}
+
+
+def resolve(store: GraphStore, kind: str, reference: str) -> Resolved:
+    """Resolve ``reference`` (text a person typed) to one node of ``kind``."""
+    node_kind = parse_kind(kind)
+    text = reference.strip()
+    if not text:
+        raise NotFound(f"empty {node_kind.value} reference; expected {EXAMPLES[node_kind]}")
+    try:
+        return _RESOLVERS[node_kind](store, text)
+    except InvalidValue as exc:
+        raise NotFound(f"{node_kind.value} {text!r}: {exc}") from None
+
+
+def _one(kind: NodeKind, text: str, found: list[Node], store: GraphStore, hint: str = "") -> Node:
+    if len(found) == 1:
+        return found[0]
+    if found:
+        listing = ", ".join(n.label for n in found[:CANDIDATE_LIMIT])
+        raise Ambiguous(f"{kind.value} {text!r} matches {len(found)} nodes: {listing}; {hint or 'be more specific'}",
+                        found[:CANDIDATE_LIMIT])
+    raise _not_found(store, kind, text)
+
+
+def _not_found(store: GraphStore, kind: NodeKind, text: str) -> NotFound:
+    fragment = re.split(r"[:@#/ ]", text.removeprefix("v"))
+    words = [w for w in fragment if len(w) >= 2] or [text]
+    close: dict[str, Node] = {}
+    for word in words:
+        for node in store.find_nodes(kind.value, text=word, limit=CANDIDATE_LIMIT):
+            close.setdefault(node.id, node)
+    if not close:
+        close = {n.id: n for n in store.find_nodes(kind.value, limit=CANDIDATE_LIMIT)}
+    message = f"no {kind.value} matches {text!r}"
+    if close:
+        message += "; known: " + ", ".join(n.label for n in list(close.values())[:CANDIDATE_LIMIT])
+    else:
+        message += f"; the store has no {kind.value} nodes yet (load some with `lineage ingest` or `lineage demo`)"
+    return NotFound(message, list(close.values())[:CANDIDATE_LIMIT])
+
+
+def _split_name_version(text: str) -> tuple[str, str | None]:
+    for separator in ("@", ":"):
+        if separator in text:
+            name, _, version = text.rpartition(separator)
+            return name, version
+    return text, None
+
+
+def _latest(nodes: list[Node]) -> Node:
+    def order(node: Node) -> tuple[int, int | str, str]:
+        version = node.key["version"]
+        return (1, int(version), "") if version.isdigit() else (0, version, node.last_seen.isoformat())
+
+    return max(nodes, key=order)
+
+
+def _api(store: GraphStore, text: str) -> Resolved:
+    service, version = "", text
+    for separator in (" ", "@", ":"):
+        if separator in text:
+            service, _, version = text.rpartition(separator)
+            break
+    found = store.find_nodes(NodeKind.API.value, lookup=canonical.release_version(version), limit=100)
+    if service:
+        found = [n for n in found if n.key["service"] == service]
+    hint = "name the service, e.g. " + (f"{found[0].key['service']}@{version}" if found else "taxi-api@v1.2.3")
+    return Resolved(_one(NodeKind.API, text, found, store, hint))
+
+
+def _versioned(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
+    def resolve_versioned(store: GraphStore, text: str) -> Resolved:
+        name, version = _split_name_version(text)
+        name = canonical.name(name, f"{kind.value} name")
+        versions = store.find_nodes(kind.value, lookup=name, limit=10_000)
+        if version is not None and version != "latest":
+            exact = [n for n in versions if n.key["version"] == canonical.asset_version(version)]
+            if exact:
+                return Resolved(exact[0])
+            if versions:
+                known = ", ".join(sorted((n.key["version"] for n in versions), key=_version_order))
+                raise NotFound(f"{kind.value} {name} has no version {version}; known versions: {known}", versions)
+            raise _not_found(store, kind, text)
+        if not versions:
+            raise _not_found(store, kind, text)
+        latest = _latest(versions)
+        asked = "latest" if version == "latest" else "no version"
+        return Resolved(latest, f"{kind.value} {text} ({asked}) resolved to the latest version, {latest.label}")
+
+    return resolve_versioned
+
+
+def _version_order(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+def _image(store: GraphStore, text: str) -> Resolved:
+    bare = text.lstrip("@")
+    if canonical.is_digest(bare):
+        return Resolved(_one(NodeKind.IMAGE, text, store.find_nodes("image", lookup=canonical.digest(bare)), store))
+    prefix = bare.lower().removeprefix("sha256:")
+    if re.fullmatch(r"[0-9a-f]{6,63}", prefix):
+        found = store.find_nodes("image", lookup_prefix="sha256:" + prefix, limit=CANDIDATE_LIMIT)
+        return Resolved(_one(NodeKind.IMAGE, text, found, store, "give more characters of the digest"))
+    reference = canonical.image_reference(text)
+    if reference.digest:
+        return Resolved(_one(NodeKind.IMAGE, text, store.find_nodes("image", lookup=reference.digest), store))
+    if reference.tag is None:
+        reference = canonical.ImageReference(reference.registry, reference.repository, "latest")
+    found = store.find_nodes("image", alias=str(reference), limit=CANDIDATE_LIMIT)
+    return Resolved(_one(NodeKind.IMAGE, text, found, store))
+
+
+def _commit(store: GraphStore, text: str) -> Resolved:
+    prefix = canonical.sha_prefix(text)
+    found = store.find_nodes("commit", lookup_prefix=prefix, limit=CANDIDATE_LIMIT)
+    return Resolved(_one(NodeKind.COMMIT, text, found, store, "give more characters of the SHA"))
+
+
+def _deployment(store: GraphStore, text: str) -> Resolved:
+    path, _, revision = text.partition("#")
+    parts = path.split("/")
+    if len(parts) > 3 or not all(parts):
+        raise NotFound(f"deployment {text!r}: expected {EXAMPLES[NodeKind.DEPLOYMENT]}")
+    name = parts[-1]
+    found = store.find_nodes("deployment", lookup=name, limit=10_000)
+    if len(parts) >= 2:
+        found = [n for n in found if n.key["namespace"] == parts[-2]]
+    if len(parts) == 3:
+        found = [n for n in found if n.key["cluster"] == parts[0]]
+    if revision:
+        found = [n for n in found if n.key["revision"] == revision]
+        return Resolved(_one(NodeKind.DEPLOYMENT, text, found, store))
+    places = {(n.key["platform"], n.key["cluster"], n.key["namespace"]) for n in found}
+    if len(places) > 1:
+        hint = "name the namespace (and cluster), e.g. " + ", ".join(
+            sorted({f"{c}/{ns}/{name}" for _, c, ns in places}))
+        raise Ambiguous(f"deployment {text!r} exists in {len(places)} places; {hint}", found[:CANDIDATE_LIMIT])
+    if not found:
+        raise _not_found(store, NodeKind.DEPLOYMENT, text)
+    live = [n for n in found if not n.props.get("active_to")] or found
+    current = max(live, key=lambda n: (_version_order(n.key["revision"]), n.last_seen))
+    note = None if len(found) == 1 else (
+        f"deployment {text} resolved to its live revision, {current.label}; add #<revision> for another")
+    return Resolved(current, note)
+
+
+def _system_id(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
+    def resolve_system_id(store: GraphStore, text: str) -> Resolved:
+        system, _, job_id = text.rpartition("/") if re.match(r"[\w.-]+/", text) else ("", "", text)
+        found = store.find_nodes(kind.value, lookup=job_id, limit=CANDIDATE_LIMIT)
+        if not found:
+            found = store.find_nodes(kind.value, lookup_prefix=job_id, limit=CANDIDATE_LIMIT)
+        if system:
+            found = [n for n in found if n.key["system"] == system.lower()]
+        return Resolved(_one(kind, text, found, store))
+
+    return resolve_system_id
+
+
+def _by_key(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
+    field = SPECS[kind].lookup_field
+
+    def resolve_by_key(store: GraphStore, text: str) -> Resolved:
+        value = SPECS[kind].canonicalizers[field](text)
+        return Resolved(_one(kind, text, store.find_nodes(kind.value, lookup=value), store))
+
+    return resolve_by_key
+
+
+_RESOLVERS: dict[NodeKind, Callable[[GraphStore, str], Resolved]] = {
+    NodeKind.API: _api,
+    NodeKind.DEPLOYMENT: _deployment,
+    NodeKind.IMAGE: _image,
+    NodeKind.MODEL: _versioned(NodeKind.MODEL),
+    NodeKind.DATASET: _versioned(NodeKind.DATASET),
+    NodeKind.JOB: _system_id(NodeKind.JOB),
+    NodeKind.RUN: _system_id(NodeKind.RUN),
+    NodeKind.COMMIT: _commit,
+    NodeKind.REPO: _by_key(NodeKind.REPO),
+    NodeKind.PERSON: _by_key(NodeKind.PERSON),
+}

@@ -1,0 +1,198 @@
+"""Trace (upstream) and impact (downstream) answers.
+
+The store walks the graph in one query; this module turns the subgraph into the answer a person
+wants first: a summary grouped by what they ask about (commits with author and message, dataset
+versions, models, images, deployments), and warnings for gaps in the chain. The JSON shape
+``{"root", "nodes", "edges", "summary", "warnings"}`` is shared by the CLI and the HTTP API.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from graph_schema.edges import UNTRAVERSED
+from lineage_service.store.base import Direction, Edge, GraphStore, Node, Subgraph
+
+DEFAULT_DEPTH = 12
+DEFAULT_LIMIT = 5_000
+
+Json = dict[str, Any]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def node_json(node: Node, depth: int | None = None) -> Json:
+    result: Json = {"id": node.id, "kind": node.kind, "key": node.key, "label": node.label, "props": node.props,
+                    "aliases": node.aliases, "sources": node.sources,
+                    "first_seen": _iso(node.first_seen), "last_seen": _iso(node.last_seen)}
+    if depth is not None:
+        result["depth"] = depth
+    return result
+
+
+def edge_json(edge: Edge) -> Json:
+    props = {**edge.props, "evidence": edge.evidence, "sources": edge.sources,
+             "first_seen": _iso(edge.first_seen), "last_seen": _iso(edge.last_seen)}
+    if edge.valid_from:
+        props["valid_from"] = _iso(edge.valid_from)
+    if edge.valid_to:
+        props["valid_to"] = _iso(edge.valid_to)
+    return {"source": edge.source, "target": edge.target, "kind": edge.kind, "props": props}
+
+
+def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTREAM, *,
+          depth: int = DEFAULT_DEPTH, at: datetime | None = None, limit: int = DEFAULT_LIMIT,
+          notes: list[str] | None = None) -> Json:
+    """The lineage of ``node``: upstream for trace, downstream for impact."""
+    graph = store.walk([node.id], direction, depth, skip_edge_kinds=UNTRAVERSED, at=at, limit=limit)
+    ordered = sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.kind, n.label))
+    answer: Json = {
+        "root": node_json(node, 0),
+        "direction": direction.value,
+        "depth": depth,
+        "at": _iso(at),
+        "nodes": [node_json(n, graph.depth_of[n.id]) for n in ordered],
+        "edges": [edge_json(e) for e in sorted(graph.edges, key=lambda e: (e.source, e.kind, e.target))],
+        "summary": summarize(graph, node.id),
+        "warnings": gaps(graph, depth) if direction is Direction.UPSTREAM else [],
+        "notes": list(notes or []),
+        "truncated": graph.truncated,
+    }
+    if graph.truncated:
+        answer["warnings"].append(f"the answer stops at {limit} nodes; narrow it with --depth")
+    return answer
+
+
+def _is_live(node: Node) -> bool:
+    return node.kind == "deployment" and not node.props.get("active_to")
+
+
+def summarize(graph: Subgraph, root_id: str) -> Json:
+    """What a person wants first, grouped by kind, nearest first."""
+    by_id = {n.id: n for n in graph.nodes}
+    into: dict[str, list[Edge]] = defaultdict(list)
+    out: dict[str, list[Edge]] = defaultdict(list)
+    for edge in graph.edges:
+        into[edge.target].append(edge)
+        out[edge.source].append(edge)
+
+    def via(node: Node) -> list[str]:
+        return sorted({by_id[e.source].label for e in into[node.id] if e.source in by_id})
+
+    summary: Json = {key: [] for key in
+                     ("apis", "deployments", "images", "commits", "models", "jobs", "datasets", "runs", "authors")}
+    authors: set[str] = set()
+    for node in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label)):
+        if node.id == root_id:
+            continue
+        props, key = node.props, node.key
+        match node.kind:
+            case "api":
+                live = any(_is_live(by_id[e.target]) for e in out[node.id] if e.target in by_id)
+                summary["apis"].append({"label": node.label, **key, "live": live})
+            case "deployment":
+                summary["deployments"].append({
+                    "label": node.label, **key, "environment": props.get("environment"), "live": _is_live(node),
+                    "active_from": props.get("active_from"), "active_to": props.get("active_to"),
+                    "env": props.get("env", {})})
+            case "image":
+                summary["images"].append({"label": node.label, "digest": key["digest"], "references": node.aliases,
+                                          "via": via(node)})
+            case "commit":
+                author = props.get("author") or next(
+                    (by_id[e.target].key["id"] for e in out[node.id]
+                     if e.kind == "authored_by" and e.target in by_id), None)
+                if author:
+                    authors.add(author)
+                summary["commits"].append({
+                    "sha": key["sha"], "short": key["sha"][:7], "repo": key["repo"], "author": author,
+                    "message": props.get("message"), "committed_at": props.get("committed_at"), "via": via(node)})
+            case "model":
+                summary["models"].append({"label": node.label, **key, "metrics": props.get("metrics"),
+                                          "tags": props.get("tags"), "via": via(node)})
+            case "job":
+                summary["jobs"].append({
+                    "label": node.label, **key, "name": props.get("display_name"), "type": props.get("type"),
+                    "status": props.get("status"), "dirty": _dirty(node)})
+            case "dataset":
+                requested = sorted({str(e.props["requested_as"]) for e in into[node.id] if "requested_as" in e.props})
+                summary["datasets"].append({"label": node.label, **key,
+                                            "requested_as": requested[0] if requested else None,
+                                            "via": via(node)})
+            case "run":
+                summary["runs"].append({"label": node.label, **key, "workflow": props.get("workflow"),
+                                        "url": props.get("url"), "conclusion": props.get("conclusion")})
+            case "person":
+                authors.add(key["id"])
+    summary["authors"] = sorted(authors)
+    return summary
+
+
+def _dirty(node: Node) -> bool:
+    properties = node.props.get("properties") or {}
+    flag = properties.get("azureml.git.dirty") if isinstance(properties, dict) else None
+    return str(flag).lower() == "true" or node.props.get("dirty") is True
+
+
+# Which upstream link each kind should have; missing ones are gaps in the evidence.
+_EXPECTED = {
+    "api": ("served_by", "no deployment recorded"),
+    "deployment": ("runs_image", "no image recorded"),
+    "image": ("built_from", "no source commit recorded"),
+    "model": ("produced_by", "no training job recorded"),
+}
+
+
+def gaps(graph: Subgraph, depth: int) -> list[str]:
+    """Warnings for links missing from an upstream chain, and for chains that contradict themselves."""
+    by_id = {n.id: n for n in graph.nodes}
+    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for edge in graph.edges:
+        out[edge.source][edge.kind].append(edge.target)
+    warnings = []
+    for node in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label)):
+        if graph.depth_of[node.id] >= depth:
+            continue  # its upstream was not walked
+        links = out[node.id]
+        if node.kind in _EXPECTED and not links[_EXPECTED[node.kind][0]]:
+            warnings.append(f"{node.kind} {node.label} has {_EXPECTED[node.kind][1]}")
+        if node.kind == "job":
+            parents = links["part_of"]
+            if not links["ran_code"] and not any(out[p]["ran_code"] for p in parents):
+                warnings.append(f"job {node.label} has no code commit recorded")
+            if _dirty(node):
+                warnings.append(f"job {node.label} ran from a dirty working tree (azureml.git.dirty): "
+                                f"its commit does not fully describe the code")
+        if node.kind == "deployment":
+            served = {by_id[m].label for m in links["serves_model"] if m in by_id}
+            bundled = {by_id[m].label for i in links["runs_image"] for m in out[i]["bundles"] if m in by_id}
+            if served and bundled and not served & bundled:
+                warnings.append(f"deployment {node.label} serves {', '.join(sorted(served))} but its image "
+                                f"bundles {', '.join(sorted(bundled))}")
+    produced_models = {n.id for n in graph.nodes if n.kind == "model"}
+    for model_id in produced_models:
+        for job_id in out[model_id]["produced_by"]:
+            family = [job_id, *out[job_id]["part_of"]]
+            siblings = [s for s in by_id if any(p in out[s]["part_of"] for p in family)]
+            if not any(out[j]["consumed"] for j in family + siblings) and graph.depth_of.get(job_id, depth) < depth:
+                warnings.append(f"job {by_id[job_id].label} that produced model {by_id[model_id].label} "
+                                f"has no input datasets recorded")
+    return warnings
+
+
+def neighbourhood(store: GraphStore, node: Node) -> Json:
+    """A node with the links that leave it (upstream) and arrive at it (downstream)."""
+    upstream, downstream = store.neighbours(node.id)
+    others = {n.id: n for n in store.get_nodes({e.target for e in upstream} | {e.source for e in downstream})}
+
+    def link(edge: Edge, other_id: str) -> Json:
+        other = others.get(other_id)
+        return {**edge_json(edge), "node": node_json(other) if other else None}
+
+    return {"node": node_json(node),
+            "upstream": [link(e, e.target) for e in sorted(upstream, key=lambda e: (e.kind, e.target))],
+            "downstream": [link(e, e.source) for e in sorted(downstream, key=lambda e: (e.kind, e.source))]}
