@@ -90,11 +90,15 @@ def _format(requested: Format | None) -> Format:
     return requested or (Format.tree if sys.stdout.isatty() else Format.json)
 
 
-def _emit(data: Any, fmt: Format) -> None:
-    from cli.render import to_json
+def _to_json(data: Any) -> str:
+    import json
 
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def _emit(data: Any, fmt: Format) -> None:
     if fmt is Format.json:
-        typer.echo(to_json(data))
+        typer.echo(_to_json(data))
     else:
         _console().print(data)
 
@@ -137,16 +141,17 @@ def _answer(direction: str, kind: str, reference: list[str], depth: int, at: str
 
 
 def print_answer_as(answer: dict[str, Any], fmt: Format) -> None:
+    if fmt is Format.json:
+        typer.echo(_to_json(answer))  # without importing rich: scripts want a fast start
+        return
     from cli import render
 
     if fmt is Format.tree:
         render.print_answer(_console(), answer)
     elif fmt is Format.mermaid:
         typer.echo(render.mermaid(answer))
-    elif fmt is Format.dot:
-        typer.echo(render.dot(answer))
     else:
-        typer.echo(render.to_json(answer))
+        typer.echo(render.dot(answer))
 
 
 @app.command()
@@ -187,7 +192,7 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: FormatOption = N
     from rich.pretty import Pretty
     from rich.text import Text
 
-    from cli.render import KIND_STYLE, to_json
+    from cli.render import KIND_STYLE
 
     console = _console()
     console.print(Text.assemble((f"{node.kind} ", "dim"), (node.label, KIND_STYLE.get(node.kind, "bold"))))
@@ -201,7 +206,6 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: FormatOption = N
             other = link["node"] or {"kind": "?", "label": link["target"]}
             console.print(f"  {link['kind']} {arrow} {other['kind']} {other['label']}  "
                           f"[{link['props']['evidence']} · {', '.join(link['props']['sources'])}]", markup=False)
-    del to_json
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -18,10 +17,6 @@ KIND_STYLE = {
     "dataset": "bright_green", "run": "blue", "commit": "bold blue", "repo": "dim", "person": "dim",
 }
 _KIND_ORDER = {kind: i for i, kind in enumerate(KIND_STYLE)}
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
 def _node_text(node: Json) -> Text:
