@@ -35,6 +35,9 @@ app = typer.Typer(
 )
 store_app = typer.Typer(help="Inspect the store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+events_app = typer.Typer(help="The event log: every event ever accepted, and whether it was applied.",
+                         no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 
 class Format(StrEnum):
@@ -63,7 +66,8 @@ AtOption = Annotated[str | None, typer.Option(
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # Errors are not wrapped, so that a long message stays one greppable line in CI logs.
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def _fail(message: str, code: int = NOT_FOUND, hints: list[str] | None = None) -> NoReturn:
@@ -314,6 +318,44 @@ def store_stats(fmt: FormatOption = None, store: StoreOption = None) -> None:
         counts = stats[section]
         detail = ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
         typer.echo(f"{section:7} {sum(counts.values()):>8}  {detail}")
+
+
+@events_app.command("list")
+def events_list(
+    status: Annotated[str | None, typer.Option(help="Only events that are pending, applied or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    after: Annotated[str | None, typer.Option(help="Start after this event id (for paging).")] = None,
+    fmt: FormatOption = None, store: StoreOption = None,
+) -> None:
+    """Events in the order they were received."""
+    if status not in (None, "pending", "applied", "failed"):
+        _fail(f"--status {status!r}: expected pending, applied or failed", USAGE)
+    with _open(store) as opened:
+        found = opened.list_events(status=status, limit=limit, after=after)
+    rows = [{"id": e.id, "source": e.source, "time": e.time.isoformat(), "received_at": e.received_at.isoformat(),
+             "status": e.status, "error": e.error} for e in found]
+    if _format(fmt) is Format.json:
+        _emit(rows, Format.json)
+        return
+    for row in rows:
+        typer.echo(f"{row['received_at'][:19]}  {row['status']:8} {row['source']:15} {row['id']}"
+                   + (f"  error: {row['error']}" if row["error"] else ""))
+
+
+@events_app.command("apply")
+def events_apply(fmt: FormatOption = None, store: StoreOption = None) -> None:
+    """Apply events that were recorded but not applied: after a crash, or to retry failed ones after a fix."""
+    from lineage_service.ingest import apply_pending
+
+    with _open(store) as opened:
+        result = apply_pending(opened)
+    summary = result.as_dict()
+    if _format(fmt) is Format.json:
+        _emit(summary, Format.json)
+    else:
+        typer.echo(f"{summary['accepted']} events applied again, {len(result.failed)} still failing")
+    if result.failed:
+        raise typer.Exit(NOT_FOUND)
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ def _node_text(node: Json) -> Text:
 
 
 def _best_reference(references: list[str]) -> str:
-    """The most telling tag: a semver tag first, else the first one."""
+    """The most telling tag: a semver tag first, else the first one; registries before Docker Hub."""
+    references = sorted(references, key=lambda reference: reference.startswith("docker.io/"))
     for reference in references:
         tag = reference.rpartition(":")[2]
         if tag[:1] == "v" and tag[1:2].isdigit():
@@ -153,7 +154,9 @@ def mermaid(answer: Json) -> str:
     ids = {node["id"]: f"n{i}" for i, node in enumerate(answer["nodes"])}
     lines = ["graph LR"]
     for node in answer["nodes"]:
-        label = f"{node['kind']}<br/>{node['label']}".replace('"', "#quot;")
+        # Mermaid reads '#…;' as an entity, so '#' itself is escaped first (deployment revisions use it).
+        text = f"{node['kind']}<br/>{node['label']}".replace("#", "#35;").replace('"', "#quot;")
+        label = text
         lines.append(f'  {ids[node["id"]]}["{label}"]')
     for edge in answer["edges"]:
         source, target = ids[edge["source"]], ids[edge["target"]]

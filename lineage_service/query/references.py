@@ -139,8 +139,7 @@ def _versioned(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
         if not versions:
             raise _not_found(store, kind, text)
         latest = _latest(versions)
-        asked = "latest" if version == "latest" else "no version"
-        return Resolved(latest, f"{kind.value} {text} ({asked}) resolved to the latest version, {latest.label}")
+        return Resolved(latest, f"{kind.value} {text} resolved to {latest.label}, the latest version")
 
     return resolve_versioned
 
