@@ -337,9 +337,9 @@ def events_list(
     if _format(fmt) is Format.json:
         _emit(rows, Format.json)
         return
-    for row in rows:
-        typer.echo(f"{row['received_at'][:19]}  {row['status']:8} {row['source']:15} {row['id']}"
-                   + (f"  error: {row['error']}" if row["error"] else ""))
+    for event in found:
+        typer.echo(f"{event.received_at:%Y-%m-%d %H:%M:%S}  {event.status:8} {event.source:15} {event.id}"
+                   + (f"  error: {event.error}" if event.error else ""))
 
 
 @events_app.command("apply")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
-from graph_schema.kinds import SPECS, NodeKind, parse_kind
+from graph_schema.kinds import SPECS, NodeKind, node_id, parse_kind
 from lineage_service.store.base import GraphStore, Node
 
 CANDIDATE_LIMIT = 10
@@ -127,11 +127,13 @@ def _versioned(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
     def resolve_versioned(store: GraphStore, text: str) -> Resolved:
         name, version = _split_name_version(text)
         name = canonical.name(name, f"{kind.value} name")
-        versions = store.find_nodes(kind.value, lookup=name, limit=10_000)
         if version is not None and version != "latest":
-            exact = [n for n in versions if n.key["version"] == canonical.asset_version(version)]
+            # The id follows from the key: one primary-key lookup, however many versions exist.
+            exact = store.get_nodes([node_id(kind, {"name": name, "version": canonical.asset_version(version)})])
             if exact:
                 return Resolved(exact[0])
+        versions = store.find_nodes(kind.value, lookup=name, limit=10_000)
+        if version is not None and version != "latest":
             if versions:
                 known = ", ".join(sorted((n.key["version"] for n in versions), key=_version_order))
                 raise NotFound(f"{kind.value} {name} has no version {version}; known versions: {known}", versions)
