@@ -170,7 +170,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _object(text: str) -> dict[str, Any]:
-    return {} if text == "{}" else json.loads(text)  # type: ignore[no-any-return]
+    return {} if text == "{}" else json.loads(text)
 
 
 _EVIDENCE_LABELS = {int(level): level.label for level in Evidence}
