@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 
@@ -102,6 +103,7 @@ def asset_version(value: str | int) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)  # the same few repositories are named on every commit
 def repo_url(value: str) -> str:
     """A repository URL in one spelling: ``https://host/path`` without credentials or ``.git``.
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -151,8 +152,8 @@ class LineageEvent(_Strict):
         for node in self.nodes:
             fact = node_fact(node.kind, node.key, node.props, node.aliases)
             if (earlier := merged.get(fact.id)) is not None:
-                fact = NodeFact(fact.id, fact.kind, fact.key, {**earlier.props, **fact.props},
-                                tuple(dict.fromkeys(earlier.aliases + fact.aliases)))
+                fact = replace(fact, props={**earlier.props, **fact.props},
+                               aliases=tuple(dict.fromkeys(earlier.aliases + fact.aliases)))
             merged[fact.id] = fact
         edges = [
             edge_fact(merged[edge.source.id], merged[edge.target.id], edge.kind, edge.evidence,

@@ -19,20 +19,16 @@ from graph_schema.kinds import NodeKind, canonical_key, label, lookup_value, nod
 
 @dataclass(frozen=True)
 class NodeFact:
+    """A node; build it with ``node_fact``, which derives the id, label and lookup from the key."""
+
     id: str
     kind: NodeKind
     key: dict[str, str]
+    label: str
+    lookup: str
     props: dict[str, Any] = field(default_factory=dict)
     # Other names people use for this node, e.g. every image reference that pointed at a digest.
     aliases: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return label(self.kind, self.key)
-
-    @property
-    def lookup(self) -> str:
-        return lookup_value(self.kind, self.key)
 
 
 @dataclass(frozen=True)
@@ -58,8 +54,8 @@ def node_fact(kind: NodeKind | str, key: Mapping[str, object], props: Mapping[st
               aliases: list[str] | tuple[str, ...] = ()) -> NodeFact:
     node_kind = parse_kind(kind) if isinstance(kind, str) else kind
     canon = canonical_key(node_kind, key)
-    return NodeFact(node_id(node_kind, canon), node_kind, canon, dict(props or {}),
-                    canonical_aliases(node_kind, aliases))
+    return NodeFact(node_id(node_kind, canon), node_kind, canon, label(node_kind, canon),
+                    lookup_value(node_kind, canon), dict(props or {}), canonical_aliases(node_kind, aliases))
 
 
 def edge_fact(source: NodeFact, target: NodeFact, kind: EdgeKind | str | None = None,

@@ -8,7 +8,6 @@ and never parsed back (keys contain ``:`` and ``/``).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -144,9 +143,12 @@ def canonical_key(kind: NodeKind, key: Mapping[str, object]) -> dict[str, str]:
 
 
 def node_id(kind: NodeKind | str, key: Mapping[str, str]) -> str:
-    """A stable id for a canonical key: the kind and a 20-byte hash of the key values."""
+    """A stable id for a canonical key: the kind and a 12-byte hash of the key values.
+
+    The hashed text is length-prefixed, so no value can be confused with a separator.
+    """
     spec = SPECS[NodeKind(kind)]
-    identity = json.dumps([str(kind), [key[field] for field in spec.key_fields]], separators=(",", ":"))
+    identity = "".join(f"{len(value)}:{value}" for value in (str(kind), *(key[f] for f in spec.key_fields)))
     return f"{kind}_{hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()}"
 
 
