@@ -358,6 +358,71 @@ def events_apply(fmt: FormatOption = None, store: StoreOption = None) -> None:
         raise typer.Exit(NOT_FOUND)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (LINEAGE_HOST); loopback by default.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (LINEAGE_PORT, default 8080).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes answering requests.")] = 1,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Serve a non-loopback address without tokens (anyone who reaches it can write).")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Run the HTTP service: queries under /v1, event ingestion, OpenLineage at /api/v1/lineage.
+
+    [dim]Tokens: LINEAGE_TOKENS or LINEAGE_TOKENS_FILE, lines of 'NAME SCOPES TOKEN' (see lineage token create).
+    Docs of the API at http://127.0.0.1:8080/docs.[/dim]
+    """
+    import os
+
+    from lineage_service.api.app import load_tokens
+    from lineage_service.settings import Settings, is_loopback
+    from lineage_service.tokens import TokenConfigError
+
+    overrides = {name: value for name, value in (("host", host), ("port", port), ("store", store)) if value}
+    settings = Settings(**overrides, **({"insecure": True} if insecure else {}))  # type: ignore[arg-type]
+    try:
+        tokens = load_tokens(settings)
+    except (TokenConfigError, OSError) as exc:
+        _fail(str(exc), USAGE)
+    if not is_loopback(settings.host) and not tokens and not settings.insecure:
+        _fail(f"refusing to serve {settings.host} without tokens: anyone who can reach it could read and write "
+              f"lineage", USAGE, hints=["set LINEAGE_TOKENS or LINEAGE_TOKENS_FILE (see `lineage token create`), "
+                                        "or pass --insecure on a network you trust"])
+    import uvicorn
+
+    if workers > 1:
+        # Each worker process builds its own app from the environment (uvicorn's factory mode).
+        os.environ.update({f"LINEAGE_{k.upper()}": str(v) for k, v in overrides.items()})
+        uvicorn.run("lineage_service.api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, log_level="info", access_log=False)
+        return
+    from lineage_service.api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+token_app = typer.Typer(help="Bearer tokens for the HTTP service.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses it, e.g. ci-pipeline or oncall.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, ingest, admin.")] = "read",
+) -> None:
+    """Print a new token and the line to add to LINEAGE_TOKENS_FILE; the service keeps only its hash."""
+    from lineage_service.tokens import TokenConfigError, hash_token, new_token, parse_tokens
+
+    token = new_token()
+    line = f"{name} {scopes} {hash_token(token)}"
+    try:
+        parse_tokens(line, "the new token line")
+    except TokenConfigError as exc:
+        _fail(str(exc), USAGE)
+    typer.echo(f"token (give it to {name}; it is not stored anywhere):\n  {token}\n"
+               f"line for LINEAGE_TOKENS_FILE:\n  {line}")
+
+
 def main() -> None:
     app()
 

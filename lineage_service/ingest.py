@@ -84,19 +84,31 @@ class BatchRejected(ValueError):
 
 def ingest(store: GraphStore, events: Sequence[LineageEvent]) -> IngestResult:
     """Record events durably, then apply the new ones in one transaction."""
-    result = IngestResult()
-    payloads = [NewEvent(e.id, e.source, e.time, e.model_dump_json(by_alias=True, exclude_defaults=False))
-                for e in events]
-    is_new = store.append_events(payloads)
-    fresh: dict[str, LineageEvent] = {}
-    for event, new in zip(events, is_new, strict=True):
+    return ingest_groups(store, [events])[0]
+
+
+def ingest_groups(store: GraphStore, groups: Sequence[Sequence[LineageEvent]]) -> list[IngestResult]:
+    """Record and apply the events of several requests together: group commit.
+
+    The whole group costs one log transaction and one apply transaction (two fsyncs) however many
+    requests it holds; each request still gets its own result. An id sent twice, in one request or
+    in two, is new once and a duplicate after that.
+    """
+    flat = [(index, event) for index, events in enumerate(groups) for event in events]
+    is_new = store.append_events([NewEvent(e.id, e.source, e.time, e.model_dump_json(by_alias=True))
+                                  for _, e in flat])
+    results = [IngestResult() for _ in groups]
+    fresh: dict[str, tuple[int, LineageEvent]] = {}
+    for (index, event), new in zip(flat, is_new, strict=True):
         if new and event.id not in fresh:
-            fresh[event.id] = event
+            fresh[event.id] = (index, event)
+            results[index].accepted.append(event.id)
         else:
-            result.duplicates.append(event.id)
-    result.accepted = list(fresh)
-    _apply(store, list(fresh.values()), result)
-    return result
+            results[index].duplicates.append(event.id)
+    batches = _apply(store, [event for _, event in fresh.values()])
+    for index, event in fresh.values():
+        _count(results[index], event.id, batches)
+    return results
 
 
 def apply_pending(store: GraphStore, limit: int = 10_000) -> IngestResult:
@@ -105,7 +117,9 @@ def apply_pending(store: GraphStore, limit: int = 10_000) -> IngestResult:
     pending = [e for status in ("pending", "failed") for e in store.list_events(status=status, limit=limit)]
     events = [LineageEvent.model_validate_json(stored.payload) for stored in pending]
     result.accepted = [e.id for e in events]
-    _apply(store, events, result)
+    batches = _apply(store, events)
+    for event in events:
+        _count(result, event.id, batches)
     return result
 
 
@@ -114,22 +128,30 @@ def _batch(event: LineageEvent) -> Batch:
     return Batch(nodes, edges, seen_at=event.time, source=event.source, event_ids=(event.id,))
 
 
-def _apply(store: GraphStore, events: Iterable[LineageEvent], result: IngestResult) -> None:
-    batches = [_batch(event) for event in events]
+def _apply(store: GraphStore, events: Iterable[LineageEvent]) -> dict[str, Batch | str]:
+    """Apply events in one transaction; returns each event's batch, or its error if it failed."""
+    batches = {event.id: _batch(event) for event in events}
     if not batches:
-        return
+        return {}
+    outcome: dict[str, Batch | str] = dict(batches)
     try:
-        store.apply(batches)
+        store.apply(list(batches.values()))
     except MissingNode:
         # Events are self-contained, so this means a store-level problem with one event: apply
         # one by one, keep the ones that fail in the log with their error.
-        for batch in batches:
+        for event_id, batch in batches.items():
             try:
                 store.apply([batch])
             except MissingNode as exc:
-                store.mark_failed(batch.event_ids[0], str(exc))
-                result.failed[batch.event_ids[0]] = str(exc)
-    for batch in batches:
-        if batch.event_ids[0] not in result.failed:
-            result.nodes += len(batch.nodes)
-            result.edges += len(batch.edges)
+                store.mark_failed(event_id, str(exc))
+                outcome[event_id] = str(exc)
+    return outcome
+
+
+def _count(result: IngestResult, event_id: str, outcome: dict[str, Batch | str]) -> None:
+    applied = outcome[event_id]
+    if isinstance(applied, str):
+        result.failed[event_id] = applied
+    else:
+        result.nodes += len(applied.nodes)
+        result.edges += len(applied.edges)

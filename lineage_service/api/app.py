@@ -1,0 +1,68 @@
+"""The FastAPI app. ``create_app`` builds it; the store opens in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from lineage_service.api import problems
+from lineage_service.api.metrics import Metrics, MetricsMiddleware
+from lineage_service.api.routes import events, health, query
+from lineage_service.ingest import apply_pending
+from lineage_service.settings import Settings
+from lineage_service.store import open_store
+from lineage_service.tokens import TokenEntry, parse_tokens
+
+log = logging.getLogger("lineage_service")
+
+DESCRIPTION = """Which commit and which data produced API v1.2.3?
+
+Query the lineage graph (`/v1/trace`, `/v1/impact`, `/v1/show`, `/v1/search`), push lineage events
+(`/v1/events`) and OpenLineage run events (`/api/v1/lineage`). References are query parameters
+because they contain slashes. Errors are `application/problem+json`. With tokens configured, send
+`Authorization: Bearer <token>`; scopes are `read`, `ingest` and `admin`."""
+
+
+def load_tokens(settings: Settings) -> list[TokenEntry]:
+    entries = []
+    if settings.tokens is not None:
+        entries += parse_tokens(settings.tokens.get_secret_value(), "LINEAGE_TOKENS")
+    if settings.tokens_file is not None:
+        entries += parse_tokens(settings.tokens_file.read_text(encoding="utf-8"), str(settings.tokens_file))
+    return entries
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from lineage_service.api.writer import GroupCommitWriter
+
+        store = open_store(settings.store)
+        # What a restarted service does first: apply what was recorded but not applied.
+        recovered = apply_pending(store)
+        if recovered.accepted:
+            log.info("applied %d events recorded before a restart", len(recovered.accepted))
+        app.state.store = store
+        app.state.writer = GroupCommitWriter(store, settings.max_group_events)
+        metrics.watch_store(store)
+        try:
+            yield
+        finally:
+            app.state.writer.close()
+            store.close()
+
+    app = FastAPI(title="lineage-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.tokens = load_tokens(settings)
+    app.state.metrics = metrics
+    problems.install(app)
+    for module in (query, events, health):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

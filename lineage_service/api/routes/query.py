@@ -1,0 +1,67 @@
+"""Read routes: trace, impact, show, search. References travel as query parameters: they
+contain slashes (``prod/taxi-api``, ``ghcr.io/org/api:v1.2.3``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from lineage_service.api.auth import READ
+from lineage_service.api.deps import JsonResponse, StoreDep, answer
+from lineage_service.query import answers
+from lineage_service.query.trace import DEFAULT_DEPTH, DEFAULT_LIMIT
+from lineage_service.store.base import Direction
+
+router = APIRouter(prefix="/v1", tags=["lineage"], dependencies=[READ])
+
+KIND_HELP = "What the reference names: api, deployment, image, model, job, dataset, run, commit, repo, person."
+Kind = Annotated[str, Query(description=KIND_HELP, openapi_examples={
+    "api": {"value": "api"}, "dataset": {"value": "dataset"}, "commit": {"value": "commit"}})]
+Ref = Annotated[str, Query(min_length=1, max_length=1000, description="A human reference.", openapi_examples={
+    "api release": {"summary": "an API release", "value": "v1.2.3"},
+    "dataset version": {"summary": "a dataset version", "value": "green-taxi-data:5"},
+    "image tag": {"summary": "an image by tag", "value": "ghcr.io/nathansegers/azure-mlops-api:v1.2.3"},
+    "commit prefix": {"summary": "a unique SHA prefix", "value": "05ee055"},
+    "deployment": {"summary": "the live revision", "value": "prod/taxi-api"}})]
+Depth = Annotated[int, Query(ge=1, le=answers.MAX_DEPTH, description="How many links to follow.")]
+At = Annotated[str | None, Query(description="Follow only links valid at this time (ISO 8601).",
+                                 examples=["2026-11-11T14:05:00Z"])]
+Limit = Annotated[int, Query(ge=1, le=100_000, description="Most nodes in the answer; more sets truncated.")]
+
+ANSWER_DOC = ("`{root, nodes, edges, summary, warnings, notes, truncated}`, the same JSON as "
+              "`lineage trace --format json`. 404 for an unknown reference and 409 for an ambiguous one, "
+              "both listing `candidates`.")
+
+
+def _lineage(direction: Direction, store: StoreDep, kind: str, ref: str, depth: int, at: str | None,
+             limit: int) -> JsonResponse:
+    return answer(lambda: answers.lineage(store, direction, kind, ref, depth=depth, limit=limit,
+                                          at=answers.parse_moment(at) if at else None))
+
+
+@router.get("/trace", response_class=JsonResponse, summary="What produced it (upstream)", description=ANSWER_DOC)
+def trace(store: StoreDep, kind: Kind, ref: Ref, depth: Depth = DEFAULT_DEPTH, at: At = None,
+          limit: Limit = DEFAULT_LIMIT) -> JsonResponse:
+    return _lineage(Direction.UPSTREAM, store, kind, ref, depth, at, limit)
+
+
+@router.get("/impact", response_class=JsonResponse, summary="What was made from it (downstream)",
+            description=ANSWER_DOC)
+def impact(store: StoreDep, kind: Kind, ref: Ref, depth: Depth = DEFAULT_DEPTH, at: At = None,
+           limit: Limit = DEFAULT_LIMIT) -> JsonResponse:
+    return _lineage(Direction.DOWNSTREAM, store, kind, ref, depth, at, limit)
+
+
+@router.get("/show", response_class=JsonResponse, summary="One node and its direct links",
+            description="`{node, upstream, downstream, notes}`, as `lineage show --format json`.")
+def show(store: StoreDep, kind: Kind, ref: Ref) -> JsonResponse:
+    return answer(lambda: answers.show(store, kind, ref))
+
+
+@router.get("/search", response_class=JsonResponse, summary="Nodes whose label, key or image tag contains q",
+            description="`{query, results}`; an empty `results` list when nothing matches.")
+def search(store: StoreDep, q: Annotated[str, Query(min_length=1, max_length=500, examples=["taxi"])],
+           kind: Annotated[str | None, Query(description=KIND_HELP)] = None,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> JsonResponse:
+    return answer(lambda: answers.search(store, q, kind, limit))

@@ -1,0 +1,40 @@
+"""The service's settings: one pydantic-settings class, every field from a ``LINEAGE_*`` variable.
+
+Secrets are ``SecretStr`` so that they never show in a repr, a log line or an error message.
+Nothing here opens a store or a socket: the app does that in its lifespan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore")
+
+    store: str | None = Field(None, description="Store URI; default: lineage.db in the user's data directory.")
+    host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told otherwise.")
+    port: int = Field(8080, ge=1, le=65535)
+    # Tokens: lines of 'NAME SCOPES TOKEN-OR-sha256:HASH' (see lineage_service.tokens).
+    tokens: SecretStr | None = None
+    tokens_file: Path | None = None
+    # Serving a non-loopback address without tokens lets anyone write lineage; only on request.
+    insecure: bool = False
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    # Events gathered into one transaction (one fsync) by the group-commit writer.
+    max_group_events: int = Field(2_000, ge=1)
+    github_webhook_secret: SecretStr | None = None
+    azure_devops_webhook_secret: SecretStr | None = None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
