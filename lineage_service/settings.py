@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore")
+    # Empty variables (LINEAGE_TOKENS_FILE= in a compose file) mean unset, not the path ".".
+    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore", env_ignore_empty=True)
 
     store: str | None = Field(None, description="Store URI; default: lineage.db in the user's data directory.")
     host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told otherwise.")
