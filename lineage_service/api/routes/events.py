@@ -8,6 +8,7 @@ and nothing is stored.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -47,7 +48,7 @@ def rejected_problem(exc: BatchRejected, total: int) -> Problem:
                    f"First: event {first.event_label}: {first.problems[0]}", errors=errors)
 
 
-async def record(request: Request, raw_events: list[object]) -> IngestResult:
+async def record(request: Request, raw_events: Sequence[object]) -> IngestResult:
     """Validate all, then hand the events to the group-commit writer and wait for durability."""
     metrics = request.app.state.metrics
     try:
