@@ -126,14 +126,16 @@ def repo_url(value: str) -> str:
         host, path = parts.hostname, parts.path
     host = host.lower()
     path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
+    # Repeated, so that the canonical form is a fixed point (``repo.git.git``, ``repo/.git``).
+    while path.endswith(".git"):
+        path = path[:-4].rstrip("/")
     if host == "ssh.dev.azure.com" and path.startswith("v3/"):
         org, project, repo = [*path[3:].split("/"), "", "", ""][:3]
         host, path = "dev.azure.com", f"{org}/{project}/_git/{repo}"
     if host == "github.com":
         path = path.lower()
-    if not path or " " in path or ("." not in host and host != "localhost"):
+    # ``?``, ``#`` and whitespace would be cut off or dropped when the URL is read again.
+    if not path or any(ch.isspace() or ch in "?#" for ch in path) or ("." not in host and host != "localhost"):
         raise InvalidValue(f"expected a repository URL with an owner and a name, got {value!r}")
     return f"https://{host}/{path}"
 

@@ -39,13 +39,14 @@ from pydantic import (
     JsonValue,
     StringConstraints,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
 from graph_schema.canonical import InvalidValue
 from graph_schema.edges import EdgeKind, Evidence, check_edge, parse_edge_kind
-from graph_schema.facts import EdgeFact, NodeFact, edge_fact, node_fact
+from graph_schema.facts import EdgeFact, NodeFact, canonical_aliases, edge_fact, node_fact
 from graph_schema.kinds import NodeKind, canonical_key, node_id, parse_kind
 
 SCHEMA_VERSION = "lineage-event/1"
@@ -62,7 +63,9 @@ class NodeRef(_Strict):
     """A node by kind and natural key, e.g. ``{"kind": "model", "key": {"name": "taxi-model", "version": "3"}}``."""
 
     kind: NodeKind
-    key: dict[str, str | int]
+    # Any JSON here: ``canonical_key`` checks the types and names the field (pydantic's lax int
+    # would quietly turn ``true`` into version 1).
+    key: dict[str, JsonValue]
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -84,6 +87,16 @@ class NodeRef(_Strict):
 class NodeIn(NodeRef):
     props: dict[str, JsonValue] = Field(default_factory=dict)
     aliases: list[Text] = Field(default_factory=list, max_length=256)
+
+    @model_validator(mode="after")
+    def _aliases(self) -> NodeIn:
+        # Checked here, not only when facts are made: an event accepted into the log must apply.
+        for index, alias in enumerate(self.aliases):
+            try:
+                canonical_aliases(self.kind, [alias])
+            except InvalidValue as exc:
+                raise InvalidValue(f"aliases[{index}]: {exc}") from None
+        return self
 
 
 class EdgeIn(_Strict):
@@ -112,6 +125,11 @@ class EdgeIn(_Strict):
         if not isinstance(value, str):
             raise InvalidValue("expected one of: inferred, declared, observed, attested")
         return Evidence.parse(value)
+
+    @field_serializer("evidence")
+    def _evidence_label(self, evidence: Evidence) -> str:
+        # The label, as events are written: the log's payload must validate again on replay.
+        return evidence.label
 
     @model_validator(mode="after")
     def _pair(self) -> EdgeIn:
@@ -193,7 +211,7 @@ def describe_validation_error(error: ValidationError) -> list[str]:
     return problems
 
 
-_OWN_FIELD_PREFIX = re.compile(r"(key|kind|valid_to|nodes|edges)[\w.\[\]]*: ")
+_OWN_FIELD_PREFIX = re.compile(r"(key|kind|valid_to|nodes|edges|aliases)[\w.\[\]]*: ")
 
 
 def parse_event(data: Any, position: str = "") -> LineageEvent:

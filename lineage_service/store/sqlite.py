@@ -88,9 +88,11 @@ CREATE INDEX IF NOT EXISTS events_by_status ON events (status, seq);
 
 # Properties merge as a JSON merge patch where the newer report wins; an older report only
 # fills in what is missing. The outer json_patch('{}', …) drops nulls, which mean "delete".
+# ``{raw}`` is the bound props parameter itself: excluded.props has had its nulls dropped
+# already (so that a first insert stores none), and a newer report's null must still delete.
 _MERGE_PROPS = """CASE WHEN excluded.last_seen >= {t}.last_seen
-    THEN json_patch({t}.props, excluded.props)
-    ELSE json_patch('{{}}', json_patch(excluded.props, {t}.props)) END"""
+    THEN json_patch({t}.props, {raw})
+    ELSE json_patch('{{}}', json_patch({raw}, {t}.props)) END"""
 _MERGE_SOURCES = """CASE WHEN EXISTS (SELECT 1 FROM json_each({t}.sources) WHERE value = excluded.sources ->> '$[0]')
     THEN {t}.sources ELSE json_insert({t}.sources, '$[#]', excluded.sources ->> '$[0]') END"""
 
@@ -98,7 +100,7 @@ _UPSERT_NODE = f"""
 INSERT INTO nodes (id, kind, key, lookup, label, props, sources, first_seen, last_seen)
 VALUES (?, ?, ?, ?, ?, json_patch('{{}}', ?), ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-    props = {_MERGE_PROPS.format(t="nodes")},
+    props = {_MERGE_PROPS.format(t="nodes", raw="?6")},
     sources = {_MERGE_SOURCES.format(t="nodes")},
     first_seen = min(nodes.first_seen, excluded.first_seen),
     last_seen = max(nodes.last_seen, excluded.last_seen)
@@ -110,7 +112,7 @@ VALUES ((SELECT seq FROM nodes WHERE id = ?), (SELECT seq FROM nodes WHERE id = 
         ?, ?, json_patch('{{}}', ?), ?, ?, ?, ?, ?)
 ON CONFLICT (src, kind, dst) DO UPDATE SET
     evidence = max(edges.evidence, excluded.evidence),
-    props = {_MERGE_PROPS.format(t="edges")},
+    props = {_MERGE_PROPS.format(t="edges", raw="?5")},
     sources = {_MERGE_SOURCES.format(t="edges")},
     first_seen = min(edges.first_seen, excluded.first_seen),
     last_seen = max(edges.last_seen, excluded.last_seen),
@@ -118,13 +120,17 @@ ON CONFLICT (src, kind, dst) DO UPDATE SET
     valid_to = coalesce(excluded.valid_to, edges.valid_to)
 """
 
-_EDGE_VALID_AT = """(:at IS NULL OR ((e.valid_from IS NULL OR e.valid_from <= :at)
-    AND (e.valid_to IS NULL OR e.valid_to > :at) AND e.first_seen <= :at))"""
+# An edge holds from its valid_from, or, without one, from when it was first reported. A window
+# reported after the fact (a collector reading rollout history) still counts from its valid_from.
+_EDGE_VALID_AT = """(:at IS NULL OR (coalesce(e.valid_from, e.first_seen) <= :at
+    AND (e.valid_to IS NULL OR e.valid_to > :at)))"""
 
-# One statement per walk: the recursive CTE, then the nodes reached (with their shortest
-# distance), the edges among them and the number of rows walked (to tell a truncated answer),
-# as one UNION ALL. The direction only swaps two fixed column names; nothing user-supplied is
-# formatted into SQL.
+# One statement per walk: the recursive CTE, then the nodes reached (the `limit` nearest, with
+# their shortest distance), the edges among them and the number of distinct nodes walked (to
+# tell a truncated answer), as one UNION ALL. The walk holds one row per (node, distance), so a
+# node in a cycle or a diamond comes back at several distances: the row cap is
+# (limit + 1) * (depth + 1), which still reaches more than `limit` nodes whenever there are.
+# The direction only swaps two fixed column names; nothing user-supplied is formatted into SQL.
 _WALK = {
     direction: f"""
 WITH RECURSIVE walk (seq, depth) AS (
@@ -135,9 +141,10 @@ WITH RECURSIVE walk (seq, depth) AS (
     WHERE walk.depth < :depth
       AND e.kind NOT IN (SELECT value FROM json_each(:skip))
       AND {_EDGE_VALID_AT}
-    LIMIT :limit
+    LIMIT :rows
 ),
-reached (seq, depth) AS MATERIALIZED (SELECT seq, min(depth) FROM walk GROUP BY seq)
+reached (seq, depth) AS MATERIALIZED (
+    SELECT seq, min(depth) FROM walk GROUP BY seq ORDER BY 2, 1 LIMIT :limit)
 SELECT 0, reached.depth, n.id, n.kind, n.key, n.label, n.props, n.sources, n.first_seen, n.last_seen,
        (SELECT json_group_array(alias) FROM aliases WHERE node = n.seq), n.seq
 FROM reached JOIN nodes AS n ON n.seq = reached.seq
@@ -149,7 +156,7 @@ WHERE e.{to} IN (SELECT seq FROM reached)
   AND e.kind NOT IN (SELECT value FROM json_each(:skip))
   AND {_EDGE_VALID_AT}
 UNION ALL
-SELECT 2, count(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM walk
+SELECT 2, count(DISTINCT seq), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM walk
 """
     for direction, (frm, to) in {Direction.UPSTREAM: ("src", "dst"), Direction.DOWNSTREAM: ("dst", "src")}.items()
 }
@@ -338,7 +345,7 @@ class SQLiteGraphStore(GraphStore):
             params.append(alias)
         if text is not None:
             pattern = f"%{_escape_like(text)}%"
-            where.append("(n.label LIKE ? ESCAPE '\\' OR n.lookup LIKE ? ESCAPE '\\' OR n.id IN "
+            where.append("(n.label LIKE ? ESCAPE '\\' OR n.lookup LIKE ? ESCAPE '\\' OR n.seq IN "
                          "(SELECT node FROM aliases WHERE alias LIKE ? ESCAPE '\\'))")
             params += [pattern, pattern, pattern]
         params.append(limit)
@@ -356,7 +363,8 @@ class SQLiteGraphStore(GraphStore):
              skip_edge_kinds: Iterable[str] = (), at: datetime | None = None,
              limit: int = 10_000) -> Subgraph:
         params = {"start": _dumps(list(start)), "depth": depth, "skip": _dumps(sorted(skip_edge_kinds)),
-                  "at": timestamp(at) if at else None, "limit": limit + 1}
+                  "at": timestamp(at) if at else None, "limit": limit,
+                  "rows": (limit + 1) * (max(depth, 0) + 1)}
         nodes, depth_of, walked = [], {}, 0
         ids: dict[int, str] = {}
         edge_rows = []

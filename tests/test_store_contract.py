@@ -1,0 +1,382 @@
+"""The store contract: what every backend must do, through the abstract ``GraphStore`` only.
+
+The ``store`` fixture yields an empty store of each backend (SQLite always, Neo4j when
+``LINEAGE_TEST_NEO4J_URI`` is set), so nothing here may reach into a backend's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+
+from graph_schema.edges import Evidence
+from graph_schema.facts import EdgeFact, NodeFact, edge_fact, node_fact
+from lineage_service.store.base import Batch, Direction, GraphStore, MissingNode, NewEvent, Subgraph
+
+REPO = "https://github.com/nathansegers/mlops-2.0"
+SHA = "05ee055698af2171294615a1e423f71f4098628e"
+PREP_SHA = "5b7e2c9a1d3f4e6b8c0a2d4f6e8b0c2a4d6f8e0b"
+PARENT_SHA = "9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d"
+OLD_DIGEST = "sha256:" + "1c" * 32
+DIGEST = "sha256:3f49a154a09c6e2b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b"
+TAG = "ghcr.io/nathansegers/azure-mlops-api:v1.2.3"
+BUILT = datetime(2026, 11, 10, 14, 50, tzinfo=UTC)
+
+API = node_fact("api", {"service": "taxi-api", "version": "v1.2.3"})
+DEPLOYMENT = node_fact("deployment", {"platform": "kubernetes", "cluster": "aks-mlops-prod", "namespace": "prod",
+                                      "name": "taxi-api", "revision": "8"}, {"replicas": 3})
+IMAGE = node_fact("image", {"digest": DIGEST}, aliases=[TAG])
+OLD_IMAGE = node_fact("image", {"digest": OLD_DIGEST})
+COMMIT = node_fact("commit", {"repo": REPO, "sha": SHA}, {"message": "api: return a fare interval from /predict"})
+PREP_COMMIT = node_fact("commit", {"repo": REPO, "sha": PREP_SHA})
+PARENT_COMMIT = node_fact("commit", {"repo": REPO, "sha": PARENT_SHA})
+MODEL = node_fact("model", {"name": "taxi-model", "version": "3"}, {"metrics": {"r2": 0.83}})
+JOB = node_fact("job", {"system": "azureml", "id": "bold_river_4t6w9p3m1s_train_model"})
+DATASET = node_fact("dataset", {"name": "green-taxi-data", "version": "5"})
+
+# api -> deployment -> image -> commit -> parent commit; image -> model -> job -> dataset, job -> prep commit;
+# the deployment also serves the model directly (a shorter path to it).
+RELEASE_EDGES = [
+    edge_fact(API, DEPLOYMENT), edge_fact(DEPLOYMENT, IMAGE, evidence=Evidence.OBSERVED),
+    edge_fact(DEPLOYMENT, MODEL), edge_fact(IMAGE, COMMIT), edge_fact(IMAGE, MODEL),
+    edge_fact(COMMIT, PARENT_COMMIT), edge_fact(MODEL, JOB), edge_fact(JOB, DATASET), edge_fact(JOB, PREP_COMMIT),
+]
+RELEASE_NODES = [API, DEPLOYMENT, IMAGE, COMMIT, PREP_COMMIT, PARENT_COMMIT, MODEL, JOB, DATASET]
+
+
+def batch(*facts: NodeFact | EdgeFact, seen_at: datetime = BUILT, source: str = "github-actions",
+          event_ids: Sequence[str] = ()) -> Batch:
+    return Batch([f for f in facts if isinstance(f, NodeFact)], [f for f in facts if isinstance(f, EdgeFact)],
+                 seen_at=seen_at, source=source, event_ids=tuple(event_ids))
+
+
+def release(store: GraphStore) -> None:
+    store.apply([batch(*RELEASE_NODES, *RELEASE_EDGES)])
+
+
+def labels(graph: Subgraph) -> set[str]:
+    return {node.label for node in graph.nodes}
+
+
+def edge_set(graph: Subgraph) -> set[tuple[str, str, str]]:
+    return {(edge.source, edge.kind, edge.target) for edge in graph.edges}
+
+
+def dataset(version: int, name: str = "green-taxi-data") -> NodeFact:
+    return node_fact("dataset", {"name": name, "version": str(version)})
+
+
+# Writing -------------------------------------------------------------------------------------
+
+def test_applied_node_is_read_back_with_key_label_props_aliases_and_times(store: GraphStore) -> None:
+    store.apply([batch(IMAGE, node_fact("image", {"digest": DIGEST}, {"created": "2026-11-10T14:48:00Z"}))])
+    [node] = store.get_nodes([IMAGE.id])
+    assert (node.id, node.kind, node.key, node.label) == (IMAGE.id, "image", {"digest": DIGEST}, "sha256:3f49a154a09c")
+    assert node.props == {"created": "2026-11-10T14:48:00Z"}
+    assert node.aliases == [TAG]
+    assert node.sources == ["github-actions"]
+    assert node.first_seen == node.last_seen == BUILT
+
+
+def test_get_nodes_leaves_out_unknown_ids(store: GraphStore) -> None:
+    store.apply([batch(MODEL, JOB)])
+    assert {n.id for n in store.get_nodes([MODEL.id, COMMIT.id, JOB.id])} == {MODEL.id, JOB.id}
+    assert store.get_nodes([]) == []
+
+
+def test_edge_to_unknown_node_raises_missing_node_and_stores_nothing_of_the_call(store: GraphStore) -> None:
+    store.apply([batch(DATASET)])
+    stats_before = store.stats()
+    with pytest.raises(MissingNode):
+        store.apply([batch(JOB, edge_fact(JOB, DATASET)),  # fine on its own
+                     batch(IMAGE, MODEL, edge_fact(IMAGE, MODEL), edge_fact(IMAGE, COMMIT))])  # commit unknown
+    assert store.get_nodes([JOB.id, IMAGE.id, MODEL.id]) == []
+    assert store.neighbours(DATASET.id) == ([], [])
+    assert store.stats()["nodes"] == stats_before["nodes"] == {"dataset": 1}
+    assert store.stats()["edges"] == {}
+
+
+def test_edge_to_a_node_stored_earlier_is_accepted(store: GraphStore) -> None:
+    store.apply([batch(COMMIT)])
+    store.apply([batch(IMAGE, edge_fact(IMAGE, COMMIT))])
+    upstream, _ = store.neighbours(IMAGE.id)
+    assert [(e.kind, e.target) for e in upstream] == [("built_from", COMMIT.id)]
+
+
+def test_applying_the_same_batch_twice_changes_nothing(store: GraphStore) -> None:
+    release(store)
+    first = (store.stats(), store.get_nodes([IMAGE.id]), store.neighbours(IMAGE.id))
+    release(store)
+    assert (store.stats(), store.get_nodes([IMAGE.id]), store.neighbours(IMAGE.id)) == first
+    assert store.stats()["nodes"] == {"api": 1, "commit": 3, "dataset": 1, "deployment": 1, "image": 1, "job": 1,
+                                      "model": 1}
+    assert sum(store.stats()["edges"].values()) == len(RELEASE_EDGES)
+
+
+def test_repeated_edge_report_merges_evidence_sources_props_and_times(store: GraphStore) -> None:
+    store.apply([batch(DEPLOYMENT, IMAGE, edge_fact(DEPLOYMENT, IMAGE, evidence=Evidence.DECLARED,
+                                                    props={"container": "api"}), source="kubernetes")])
+    later = BUILT + timedelta(hours=2)
+    store.apply([batch(DEPLOYMENT, IMAGE, edge_fact(DEPLOYMENT, IMAGE, evidence=Evidence.OBSERVED,
+                                                    props={"pulled": True}), source="registry", seen_at=later)])
+    store.apply([batch(DEPLOYMENT, IMAGE, edge_fact(DEPLOYMENT, IMAGE, evidence=Evidence.INFERRED),
+                       source="kubernetes", seen_at=BUILT - timedelta(hours=1))])
+    [edge] = store.neighbours(DEPLOYMENT.id)[0]
+    assert edge.evidence == "observed"
+    assert sorted(edge.sources) == ["kubernetes", "registry"]
+    assert edge.props == {"container": "api", "pulled": True}
+    assert (edge.first_seen, edge.last_seen) == (BUILT - timedelta(hours=1), later)
+
+
+def test_props_merge_as_a_json_merge_patch_where_null_deletes(store: GraphStore) -> None:
+    deployed = node_fact("deployment", DEPLOYMENT.key, {"replicas": 3, "env": {"API_VERSION": "v1.2.3",
+                                                                                "DEBUG": "1"}})
+    store.apply([batch(deployed, IMAGE, edge_fact(deployed, IMAGE, props={"container": "api", "pull": "always"}))])
+    scaled = node_fact("deployment", DEPLOYMENT.key, {"replicas": None, "env": {"DEBUG": None}, "paused": None})
+    store.apply([batch(scaled, IMAGE, edge_fact(scaled, IMAGE, props={"pull": None}),
+                       seen_at=BUILT + timedelta(minutes=5))])
+    [node] = store.get_nodes([DEPLOYMENT.id])
+    assert node.props == {"env": {"API_VERSION": "v1.2.3"}}
+    assert store.neighbours(DEPLOYMENT.id)[0][0].props == {"container": "api"}
+
+
+# Finding nodes -------------------------------------------------------------------------------
+
+def test_find_by_exact_lookup_within_a_kind(store: GraphStore) -> None:
+    same_name = node_fact("dataset", {"name": "taxi-model", "version": "3"})
+    store.apply([batch(MODEL, same_name, COMMIT)])
+    assert [n.id for n in store.find_nodes("model", lookup="taxi-model")] == [MODEL.id]
+    assert [n.id for n in store.find_nodes("commit", lookup=SHA)] == [COMMIT.id]
+    assert store.find_nodes("commit", lookup=SHA[:7]) == []
+    assert {n.id for n in store.find_nodes(lookup="taxi-model")} == {MODEL.id, same_name.id}
+
+
+def test_find_by_lookup_prefix(store: GraphStore) -> None:
+    sibling = node_fact("commit", {"repo": REPO, "sha": "05ee0aa" + "0" * 33})
+    store.apply([batch(COMMIT, sibling, PREP_COMMIT)])
+    assert [n.id for n in store.find_nodes("commit", lookup_prefix="05ee055")] == [COMMIT.id]
+    assert {n.id for n in store.find_nodes("commit", lookup_prefix="05ee0")} == {COMMIT.id, sibling.id}
+    assert store.find_nodes("commit", lookup_prefix="05ef") == []
+
+
+def test_find_by_alias(store: GraphStore) -> None:
+    store.apply([batch(IMAGE, OLD_IMAGE)])
+    assert [n.id for n in store.find_nodes("image", alias=TAG)] == [IMAGE.id]
+    assert store.find_nodes("image", alias="ghcr.io/nathansegers/azure-mlops-api:v1.2") == []
+
+
+def test_find_by_text_searches_labels_lookups_and_aliases(store: GraphStore) -> None:
+    store.apply([batch(IMAGE, MODEL, JOB, DATASET)])
+    assert [n.id for n in store.find_nodes(text="taxi-model:3")] == [MODEL.id]  # the label
+    assert [n.id for n in store.find_nodes(text="bold_river")] == [JOB.id]  # the lookup
+    assert [n.id for n in store.find_nodes(text="azure-mlops-api:v1.2")] == [IMAGE.id]  # an alias
+    assert {n.id for n in store.find_nodes(text="taxi")} == {MODEL.id, DATASET.id}
+    assert [n.id for n in store.find_nodes("dataset", text="taxi")] == [DATASET.id]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("green_taxi", {"green_taxi_trips"}),  # '_' is not "any character": green-taxi-data stays out
+    ("100%", {"trips-100%-sample"}),
+    ("%", {"trips-100%-sample"}),
+    ("o'hare", {"o'hare-trips"}),
+    ('"', set()),
+    ("\\", {"raw\\2026"}),
+])
+def test_find_by_text_treats_like_metacharacters_and_quotes_literally(store: GraphStore, text: str,
+                                                                      expected: set[str]) -> None:
+    names = ["green-taxi-data", "green_taxi_trips", "trips-100%-sample", "trips-1000-sample", "o'hare-trips",
+             "raw\\2026"]
+    store.apply([batch(*(dataset(1, name) for name in names))])
+    assert {n.key["name"] for n in store.find_nodes("dataset", text=text)} == expected
+
+
+def test_find_nodes_honours_the_limit(store: GraphStore) -> None:
+    store.apply([batch(*(dataset(version) for version in range(1, 6)))])
+    assert len(store.find_nodes("dataset", lookup="green-taxi-data", limit=2)) == 2
+    assert len(store.find_nodes("dataset", lookup="green-taxi-data")) == 5
+
+
+# Neighbours and walks ------------------------------------------------------------------------
+
+def test_neighbours_are_the_edges_leaving_and_arriving(store: GraphStore) -> None:
+    release(store)
+    upstream, downstream = store.neighbours(IMAGE.id)
+    assert {(e.kind, e.target) for e in upstream} == {("built_from", COMMIT.id), ("bundles", MODEL.id)}
+    assert [(e.source, e.kind, e.evidence, e.sources) for e in downstream] == [
+        (DEPLOYMENT.id, "runs_image", "observed", ["github-actions"])]
+    assert store.neighbours("image_000000000000000000000000") == ([], [])
+
+
+def test_walk_upstream_reaches_everything_that_produced_the_release(store: GraphStore) -> None:
+    release(store)
+    graph = store.walk([API.id], Direction.UPSTREAM, 12)
+    assert {n.id for n in graph.nodes} == {n.id for n in RELEASE_NODES}
+    assert edge_set(graph) == {(e.source, e.kind.value, e.target) for e in RELEASE_EDGES}
+    assert not graph.truncated
+    # The shortest distance counts: the deployment serves the model directly.
+    assert graph.depth_of[API.id] == 0 and graph.depth_of[MODEL.id] == 2 and graph.depth_of[DATASET.id] == 4
+
+
+def test_walk_stops_at_the_depth(store: GraphStore) -> None:
+    release(store)
+    assert [n.id for n in store.walk([API.id], Direction.UPSTREAM, 0).nodes] == [API.id]
+    one = store.walk([API.id], Direction.UPSTREAM, 1)
+    assert {n.id for n in one.nodes} == {API.id, DEPLOYMENT.id}
+    assert edge_set(one) == {(API.id, "served_by", DEPLOYMENT.id)}
+    assert labels(store.walk([API.id], Direction.UPSTREAM, 2)) == {"taxi-api v1.2.3", "prod/taxi-api#8",
+                                                                    "sha256:3f49a154a09c", "taxi-model:3"}
+
+
+def test_walk_downstream_finds_what_was_made_from_a_dataset(store: GraphStore) -> None:
+    release(store)
+    graph = store.walk([DATASET.id], Direction.DOWNSTREAM, 12)
+    assert graph.depth_of == {DATASET.id: 0, JOB.id: 1, MODEL.id: 2, IMAGE.id: 3, DEPLOYMENT.id: 3, API.id: 4}
+    assert (IMAGE.id, "bundles", MODEL.id) in edge_set(graph)
+    assert labels(store.walk([DATASET.id], Direction.DOWNSTREAM, 2)) == {"green-taxi-data:5",
+                                                                          "azureml/bold_river_4t6w9p3m1s_train_model",
+                                                                          "taxi-model:3"}
+
+
+def test_walk_skips_the_given_edge_kinds(store: GraphStore) -> None:
+    release(store)
+    assert PARENT_COMMIT.id in store.walk([IMAGE.id], Direction.UPSTREAM, 12).depth_of
+    graph = store.walk([IMAGE.id], Direction.UPSTREAM, 12, skip_edge_kinds={"parent", "bundles"})
+    assert {n.id for n in graph.nodes} == {IMAGE.id, COMMIT.id}
+    assert edge_set(graph) == {(IMAGE.id, "built_from", COMMIT.id)}
+
+
+def test_walk_from_several_or_unknown_starts(store: GraphStore) -> None:
+    release(store)
+    both = store.walk([COMMIT.id, DATASET.id], Direction.UPSTREAM, 1)
+    assert both.depth_of == {COMMIT.id: 0, PARENT_COMMIT.id: 1, DATASET.id: 0}
+    empty = store.walk(["model_000000000000000000000000"], Direction.UPSTREAM, 12)
+    assert (empty.nodes, empty.edges, empty.truncated) == ([], [], False)
+
+
+def test_walk_over_a_cycle_terminates_with_each_node_once(store: GraphStore) -> None:
+    # A mislabelled pipeline can report two dataset versions derived from each other.
+    v4, v5 = dataset(4), dataset(5)
+    store.apply([batch(v4, v5, edge_fact(v5, v4), edge_fact(v4, v5))])
+    for direction in Direction:
+        graph = store.walk([v5.id], direction, 50, limit=10)
+        assert graph.depth_of == {v5.id: 0, v4.id: 1}
+        assert len(graph.nodes) == 2 and len(graph.edges) == 2
+        assert not graph.truncated
+
+
+def test_walk_limit_truncates_and_says_so(store: GraphStore) -> None:
+    chain = [dataset(version) for version in range(1, 7)]  # each version derived from the previous one
+    store.apply([batch(*chain, *(edge_fact(newer, older) for older, newer in pairwise(chain)))])
+    newest = chain[-1].id
+    complete = store.walk([newest], Direction.UPSTREAM, 12, limit=6)
+    assert (len(complete.nodes), complete.truncated) == (6, False)
+    cut = store.walk([newest], Direction.UPSTREAM, 12, limit=3)
+    assert cut.truncated
+    assert labels(cut) == {"green-taxi-data:6", "green-taxi-data:5", "green-taxi-data:4"}  # the nearest ones
+    kept = {n.id for n in cut.nodes}
+    assert all(e.source in kept and e.target in kept for e in cut.edges)
+
+
+def test_walk_at_a_time_follows_the_edge_valid_then(store: GraphStore) -> None:
+    # The deployment follows a moving tag: it ran the old digest until `moved`, the new one since.
+    moved = datetime(2026, 11, 12, 9, 30, tzinfo=UTC)
+    week_before = moved - timedelta(days=7)
+    store.apply([batch(DEPLOYMENT, OLD_IMAGE, edge_fact(DEPLOYMENT, OLD_IMAGE, valid_from=week_before),
+                       seen_at=week_before, source="kubernetes")])
+    store.apply([batch(DEPLOYMENT, OLD_IMAGE, IMAGE,
+                       edge_fact(DEPLOYMENT, OLD_IMAGE, valid_from=week_before, valid_to=moved),
+                       edge_fact(DEPLOYMENT, IMAGE, valid_from=moved), seen_at=moved, source="kubernetes")])
+
+    def images_at(at: datetime | None) -> set[str]:
+        return {n.id for n in store.walk([DEPLOYMENT.id], Direction.UPSTREAM, 1, at=at).nodes} - {DEPLOYMENT.id}
+
+    assert images_at(moved - timedelta(minutes=1)) == {OLD_IMAGE.id}
+    assert images_at(moved) == {IMAGE.id}  # valid_to is exclusive, valid_from inclusive
+    assert images_at(moved + timedelta(days=1)) == {IMAGE.id}
+    assert images_at(week_before - timedelta(days=1)) == set()
+    assert images_at(None) == {OLD_IMAGE.id, IMAGE.id}
+    [old_edge] = [e for e in store.neighbours(DEPLOYMENT.id)[0] if e.target == OLD_IMAGE.id]
+    assert (old_edge.valid_from, old_edge.valid_to) == (week_before, moved)
+
+
+def test_walk_at_a_time_trusts_valid_from_of_a_window_reported_later(store: GraphStore) -> None:
+    # A collector reading the rollout history reports both windows a day after the switch.
+    moved = datetime(2026, 11, 12, 9, 30, tzinfo=UTC)
+    store.apply([batch(DEPLOYMENT, OLD_IMAGE, IMAGE,
+                       edge_fact(DEPLOYMENT, OLD_IMAGE, valid_from=moved - timedelta(days=7), valid_to=moved),
+                       edge_fact(DEPLOYMENT, IMAGE, valid_from=moved), seen_at=moved + timedelta(days=1))])
+    before = store.walk([DEPLOYMENT.id], Direction.UPSTREAM, 1, at=moved - timedelta(hours=1))
+    after = store.walk([DEPLOYMENT.id], Direction.UPSTREAM, 1, at=moved + timedelta(hours=1))
+    assert {n.id for n in before.nodes} == {DEPLOYMENT.id, OLD_IMAGE.id}
+    assert {n.id for n in after.nodes} == {DEPLOYMENT.id, IMAGE.id}
+
+
+def test_walk_at_a_time_skips_edges_without_window_reported_after_it(store: GraphStore) -> None:
+    store.apply([batch(IMAGE, COMMIT, edge_fact(IMAGE, COMMIT))])
+    assert {n.id for n in store.walk([IMAGE.id], Direction.UPSTREAM, 1, at=BUILT - timedelta(days=1)).nodes} == \
+        {IMAGE.id}
+    assert {n.id for n in store.walk([IMAGE.id], Direction.UPSTREAM, 1, at=BUILT).nodes} == {IMAGE.id, COMMIT.id}
+
+
+# Event log -----------------------------------------------------------------------------------
+
+def new_event(event_id: str, source: str = "github-actions") -> NewEvent:
+    return NewEvent(event_id, source, BUILT, f'{{"id": "{event_id}"}}')
+
+
+def test_append_events_records_each_id_once(store: GraphStore) -> None:
+    assert store.append_events([new_event("gha-7004455701-image"), new_event("gha-7004455701-run")]) == [True, True]
+    assert store.append_events([new_event("gha-7004455701-image"), new_event("k8s-prod-taxi-api-8", "kubernetes"),
+                                new_event("k8s-prod-taxi-api-8", "kubernetes")]) == [False, True, False]
+    assert [e.id for e in store.list_events()] == ["gha-7004455701-image", "gha-7004455701-run",
+                                                   "k8s-prod-taxi-api-8"]
+
+
+def test_get_event_returns_what_was_recorded(store: GraphStore) -> None:
+    store.append_events([new_event("gha-7004455701-image")])
+    stored = store.get_event("gha-7004455701-image")
+    assert stored is not None
+    assert (stored.id, stored.source, stored.time, stored.payload, stored.status, stored.error) == (
+        "gha-7004455701-image", "github-actions", BUILT, '{"id": "gha-7004455701-image"}', "pending", None)
+    assert stored.received_at.tzinfo is not None
+    assert store.get_event("gha-0") is None
+
+
+def test_applying_a_batch_marks_its_events_applied(store: GraphStore) -> None:
+    store.append_events([new_event("gha-7004455701-image"), new_event("gha-7004455701-run")])
+    store.apply([batch(IMAGE, event_ids=["gha-7004455701-image"])])
+    assert [(e.id, e.status) for e in store.list_events()] == [("gha-7004455701-image", "applied"),
+                                                               ("gha-7004455701-run", "pending")]
+
+
+def test_mark_failed_keeps_the_event_with_its_reason(store: GraphStore) -> None:
+    store.append_events([new_event("gha-1"), new_event("gha-2")])
+    store.mark_failed("gha-2", "edges point at nodes that are not stored")
+    [failed] = store.list_events(status="failed")
+    assert (failed.id, failed.status, failed.error) == ("gha-2", "failed", "edges point at nodes that are not stored")
+    assert [e.id for e in store.list_events(status="pending")] == ["gha-1"]
+    store.apply([batch(MODEL, event_ids=["gha-2"])])  # a retry that works clears the error
+    retried = store.get_event("gha-2")
+    assert retried is not None and (retried.status, retried.error) == ("applied", None)
+
+
+def test_list_events_pages_after_an_id(store: GraphStore) -> None:
+    ids = [f"gha-70044557{n:02d}" for n in range(7)]
+    store.append_events([new_event(event_id) for event_id in ids])
+    assert [e.id for e in store.list_events(limit=3)] == ids[:3]
+    assert [e.id for e in store.list_events(limit=3, after=ids[2])] == ids[3:6]
+    assert [e.id for e in store.list_events(after=ids[-1])] == []
+
+
+def test_stats_count_nodes_edges_and_events(store: GraphStore) -> None:
+    empty = store.stats()
+    assert (empty["nodes"], empty["edges"], empty["events"]) == ({}, {}, {})
+    store.append_events([new_event("gha-1"), new_event("gha-2")])
+    store.apply([batch(IMAGE, COMMIT, MODEL, edge_fact(IMAGE, COMMIT), edge_fact(IMAGE, MODEL), event_ids=["gha-1"])])
+    stats = store.stats()
+    assert stats["nodes"] == {"commit": 1, "image": 1, "model": 1}
+    assert stats["edges"] == {"built_from": 1, "bundles": 1}
+    assert stats["events"] == {"applied": 1, "pending": 1}
