@@ -52,6 +52,17 @@ StoreOption = Annotated[str | None, typer.Option(
     help="Store URI: sqlite:///path/to/lineage.db (default: lineage.db in your data directory).")]
 FormatOption = Annotated[Format | None, typer.Option(
     "--format", "-f", help="Output: tree (default on a terminal), json (default otherwise), mermaid, dot.")]
+
+
+def _no_graph_format(value: Format | None) -> Format | None:
+    if value in (Format.mermaid, Format.dot):
+        raise typer.BadParameter(f"{value.value} draws trace and impact answers; this command prints tree or json")
+    return value
+
+
+PlainFormatOption = Annotated[Format | None, typer.Option(
+    "--format", "-f", callback=_no_graph_format,
+    help="Output: tree (default on a terminal) or json (default otherwise).")]
 DepthOption = Annotated[int, typer.Option("--depth", "-d", min=1, max=50, help="How many links to follow.")]
 KindArgument = Annotated[str, typer.Argument(
     help="What the reference names: api, deployment, image, model, job, dataset, run, commit, repo, person.",
@@ -80,12 +91,16 @@ def _fail(message: str, code: int = NOT_FOUND, hints: list[str] | None = None) -
 
 @contextmanager
 def _open(store_uri: str | None) -> Iterator[GraphStore]:
-    from lineage_service.store import StoreUnavailable, open_store
+    from sqlite3 import DatabaseError
+
+    from lineage_service.store import StoreUnavailable, open_store, resolve_store_uri
 
     try:
         store = open_store(store_uri)
     except StoreUnavailable as exc:
         _fail(str(exc), USAGE)
+    except DatabaseError as exc:  # e.g. "file is not a database": the URI names some other file
+        _fail(f"cannot open the store {resolve_store_uri(store_uri)}: {exc}", USAGE)
     with store:
         yield store
 
@@ -180,7 +195,7 @@ def impact(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption 
 
 
 @app.command()
-def show(kind: KindArgument, reference: ReferenceArgument, fmt: FormatOption = None,
+def show(kind: KindArgument, reference: ReferenceArgument, fmt: PlainFormatOption = None,
          store: StoreOption = None) -> None:
     """One node with its properties and its direct links in both directions."""
     from lineage_service.query.trace import neighbourhood
@@ -216,7 +231,7 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: FormatOption = N
 def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SHA, digest or image tag.")],
            kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only nodes of this kind.")] = None,
            limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-           fmt: FormatOption = None, store: StoreOption = None) -> None:
+           fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
     """Find nodes whose label, key or image tag contains TEXT."""
     from graph_schema.canonical import InvalidValue
     from graph_schema.kinds import parse_kind
@@ -230,7 +245,7 @@ def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SH
         found = [node_json(n) for n in opened.find_nodes(kind_value, text=text.strip(), limit=limit)]
     if _format(fmt) is Format.json:
         _emit({"query": text, "results": found}, Format.json)
-    else:
+    elif found:
         from rich.table import Table
 
         table = Table("kind", "label", "key", box=None)
@@ -245,9 +260,11 @@ def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SH
 def ingest(files: Annotated[list[Path], typer.Argument(
                help="JSON files with one lineage event, an array of events, or JSON Lines; - for stdin.",
                show_default=False)],
-           fmt: FormatOption = None, store: StoreOption = None) -> None:
-    """Record lineage events and apply them to the graph. All events are checked first: one invalid event
-    rejects the whole input and nothing is stored."""
+           fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
+    """Record lineage events and apply them to the graph.
+
+    All events are checked first: one invalid event rejects the whole input and nothing is stored.
+    """
     from lineage_service.ingest import BatchRejected, InputError, read_events, validate_all
     from lineage_service.ingest import ingest as ingest_events
 
@@ -306,7 +323,7 @@ def demo(store: StoreOption = None, fmt: FormatOption = None,
 
 
 @store_app.command("stats")
-def store_stats(fmt: FormatOption = None, store: StoreOption = None) -> None:
+def store_stats(fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
     """Counts of nodes, edges and events, and the size of the store."""
     with _open(store) as opened:
         stats = opened.stats()
@@ -325,7 +342,7 @@ def events_list(
     status: Annotated[str | None, typer.Option(help="Only events that are pending, applied or failed.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
     after: Annotated[str | None, typer.Option(help="Start after this event id (for paging).")] = None,
-    fmt: FormatOption = None, store: StoreOption = None,
+    fmt: PlainFormatOption = None, store: StoreOption = None,
 ) -> None:
     """Events in the order they were received."""
     if status not in (None, "pending", "applied", "failed"):
@@ -343,7 +360,7 @@ def events_list(
 
 
 @events_app.command("apply")
-def events_apply(fmt: FormatOption = None, store: StoreOption = None) -> None:
+def events_apply(fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
     """Apply events that were recorded but not applied: after a crash, or to retry failed ones after a fix."""
     from lineage_service.ingest import apply_pending
 

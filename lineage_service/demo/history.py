@@ -171,21 +171,30 @@ def image_build(*, run_id: str, sha: str, digest: str, version: str, model_versi
 
 
 def deployment(*, env: str, cluster: str, revision: int, version: str, digest: str, model_version: int,
-               active_from: str, active_to: str | None = None) -> Json:
-    deploy = node("deployment", {"platform": "kubernetes", "cluster": cluster, "namespace": env,
-                                 "name": "taxi-api", "revision": str(revision)}, {
-        "environment": env, "replicas": 3 if env == "prod" else 1, "active_from": active_from,
-        **({"active_to": active_to} if active_to else {}),
-        "env": {"API_VERSION": version, "MODEL_VERSION": str(model_version), "MODEL_NAME": "taxi-model"},
-        "containers": [{"name": "api", "image": f"{IMAGE}:{version}@{digest}"}]})
-    api = node("api", {"service": "taxi-api", "version": version}, {"released_at": active_from})
-    image = node("image", {"digest": digest})
-    model = node("model", {"name": "taxi-model", "version": str(model_version)})
-    window = {"valid_from": active_from, **({"valid_to": active_to} if active_to else {})}
-    edges = [edge(api, deploy, "observed", **window), edge(deploy, image, "observed"),
-             edge(deploy, model, "declared", env_var="MODEL_VERSION")]
-    return event(f"demo-k8s-{cluster}-{env}-taxi-api-{revision}", active_to or active_from, "kubernetes",
-                 [api, deploy, image, model], edges)
+               active_from: str, active_to: str | None = None) -> list[Json]:
+    """What the cluster collector reports: the revision when it goes live, and again when it is replaced.
+
+    Two reports, as a collector watching the cluster would send them: a link is first seen when
+    it starts, so an as-of query for a time inside the window finds it.
+    """
+
+    def report(event_id: str, time: str, ended: str | None) -> Json:
+        deploy = node("deployment", {"platform": "kubernetes", "cluster": cluster, "namespace": env,
+                                     "name": "taxi-api", "revision": str(revision)}, {
+            "environment": env, "replicas": 3 if env == "prod" else 1, "active_from": active_from,
+            **({"active_to": ended} if ended else {}),
+            "env": {"API_VERSION": version, "MODEL_VERSION": str(model_version), "MODEL_NAME": "taxi-model"},
+            "containers": [{"name": "api", "image": f"{IMAGE}:{version}@{digest}"}]})
+        api = node("api", {"service": "taxi-api", "version": version}, {"released_at": active_from})
+        image = node("image", {"digest": digest})
+        model = node("model", {"name": "taxi-model", "version": str(model_version)})
+        window = {"valid_from": active_from, **({"valid_to": ended} if ended else {})}
+        edges = [edge(api, deploy, "observed", **window), edge(deploy, image, "observed"),
+                 edge(deploy, model, "declared", env_var="MODEL_VERSION")]
+        return event(event_id, time, "kubernetes", [api, deploy, image, model], edges)
+
+    name = f"demo-k8s-{cluster}-{env}-taxi-api-{revision}"
+    return [report(name, active_from, None)] + ([report(f"{name}-replaced", active_to, active_to)] if active_to else [])
 
 
 def demo_events() -> list[Json]:
@@ -198,17 +207,17 @@ def demo_events() -> list[Json]:
                           metrics={"r2": 0.79, "rmse": 4.12}),
         image_build(run_id="7001122399", sha=V122_SHA, digest=V122_DIGEST, version="v1.2.2", model_version=2,
                     when="2026-10-06T10:05:00Z"),
-        deployment(env="dev", cluster="aks-mlops-dev", revision=12, version="v1.2.2", digest=V122_DIGEST,
-                   model_version=2, active_from="2026-10-06T10:20:00Z", active_to="2026-11-10T15:10:00Z"),
-        deployment(env="prod", cluster="aks-mlops-prod", revision=7, version="v1.2.2", digest=V122_DIGEST,
-                   model_version=2, active_from="2026-10-08T09:00:00Z", active_to="2026-11-12T09:30:00Z"),
+        *deployment(env="dev", cluster="aks-mlops-dev", revision=12, version="v1.2.2", digest=V122_DIGEST,
+                    model_version=2, active_from="2026-10-06T10:20:00Z", active_to="2026-11-10T15:10:00Z"),
+        *deployment(env="prod", cluster="aks-mlops-prod", revision=7, version="v1.2.2", digest=V122_DIGEST,
+                    model_version=2, active_from="2026-10-08T09:00:00Z", active_to="2026-11-12T09:30:00Z"),
         training_pipeline(run_id="7004455667", pipeline_job="bold_river_4t6w9p3m1s", sha=PREP_CHANGE_SHA,
                           when="2026-11-04T07:45:00Z", green=5, yellow=3, prepped=8, model_version=3,
                           metrics={"r2": 0.83, "rmse": 3.61}, green_requested_as="latest"),
         image_build(run_id="7004455701", sha=V123_SHA, digest=V123_DIGEST, version="v1.2.3", model_version=3,
                     when="2026-11-10T14:50:00Z"),
-        deployment(env="dev", cluster="aks-mlops-dev", revision=13, version="v1.2.3", digest=V123_DIGEST,
-                   model_version=3, active_from="2026-11-10T15:10:00Z"),
-        deployment(env="prod", cluster="aks-mlops-prod", revision=8, version="v1.2.3", digest=V123_DIGEST,
-                   model_version=3, active_from="2026-11-12T09:30:00Z"),
+        *deployment(env="dev", cluster="aks-mlops-dev", revision=13, version="v1.2.3", digest=V123_DIGEST,
+                    model_version=3, active_from="2026-11-10T15:10:00Z"),
+        *deployment(env="prod", cluster="aks-mlops-prod", revision=8, version="v1.2.3", digest=V123_DIGEST,
+                    model_version=3, active_from="2026-11-12T09:30:00Z"),
     ]

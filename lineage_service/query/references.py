@@ -7,6 +7,7 @@ ambiguous) or what is known that is close (when unknown). Where a reference is r
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,9 @@ def _one(kind: NodeKind, text: str, found: list[Node], store: GraphStore, hint: 
         return found[0]
     if found:
         listing = ", ".join(n.label for n in found[:CANDIDATE_LIMIT])
-        raise Ambiguous(f"{kind.value} {text!r} matches {len(found)} nodes: {listing}; {hint or 'be more specific'}",
+        # Callers fetch one more than they list, so a cut list does not claim an exact count.
+        count = str(len(found)) if len(found) <= CANDIDATE_LIMIT else f"more than {CANDIDATE_LIMIT}"
+        raise Ambiguous(f"{kind.value} {text!r} matches {count} nodes: {listing}; {hint or 'be more specific'}",
                         found[:CANDIDATE_LIMIT])
     raise _not_found(store, kind, text)
 
@@ -156,20 +159,43 @@ def _image(store: GraphStore, text: str) -> Resolved:
         return Resolved(_one(NodeKind.IMAGE, text, store.find_nodes("image", lookup=canonical.digest(bare)), store))
     prefix = bare.lower().removeprefix("sha256:")
     if re.fullmatch(r"[0-9a-f]{6,63}", prefix):
-        found = store.find_nodes("image", lookup_prefix="sha256:" + prefix, limit=CANDIDATE_LIMIT)
+        found = store.find_nodes("image", lookup_prefix="sha256:" + prefix, limit=CANDIDATE_LIMIT + 1)
         return Resolved(_one(NodeKind.IMAGE, text, found, store, "give more characters of the digest"))
+    if re.fullmatch(r"[0-9a-f]{1,5}", prefix) and (
+            bare.lower().startswith("sha256:") or store.find_nodes("image", lookup_prefix="sha256:" + prefix)):
+        raise NotFound(f"image {text!r}: a digest prefix needs at least 6 hexadecimal characters; expected "
+                       f"{EXAMPLES[NodeKind.IMAGE]}")
     reference = canonical.image_reference(text)
     if reference.digest:
         return Resolved(_one(NodeKind.IMAGE, text, store.find_nodes("image", lookup=reference.digest), store))
     if reference.tag is None:
         reference = canonical.ImageReference(reference.registry, reference.repository, "latest")
-    found = store.find_nodes("image", alias=str(reference), limit=CANDIDATE_LIMIT)
+    found = store.find_nodes("image", alias=str(reference), limit=CANDIDATE_LIMIT + 1)
+    if not found:
+        raise _no_such_tag(store, text, reference)
     return Resolved(_one(NodeKind.IMAGE, text, found, store))
+
+
+def _no_such_tag(store: GraphStore, text: str, reference: canonical.ImageReference) -> NotFound:
+    """Name the reference that was looked for, with the registry and the default tag filled in."""
+    message = f"no image is tagged {reference}" + (f" (you typed {text!r})" if str(reference) != text else "")
+    close = _not_found(store, NodeKind.IMAGE, text)
+    return NotFound(message + str(close).removeprefix(f"no image matches {text!r}"), close.candidates)
 
 
 def _commit(store: GraphStore, text: str) -> Resolved:
     prefix = canonical.sha_prefix(text)
-    found = store.find_nodes("commit", lookup_prefix=prefix, limit=CANDIDATE_LIMIT)
+    found = store.find_nodes("commit", lookup_prefix=prefix, limit=CANDIDATE_LIMIT + 1)
+    if len(found) > 1:
+        # The 7-character label may not tell the candidates apart (a long shared prefix, or the
+        # same commit in a fork), so list as many characters as needed, and the repository.
+        shas = [n.key["sha"] for n in found]
+        width = max(7, len(os.path.commonprefix(shas)) + 1)  # noqa: RUF071 (SHAs, not paths)
+        listing = ", ".join(f"{n.key['sha'][:width]} in {n.key['repo'].removeprefix('https://')}"
+                            for n in found[:CANDIDATE_LIMIT])
+        count = str(len(found)) if len(found) <= CANDIDATE_LIMIT else f"more than {CANDIDATE_LIMIT}"
+        hint = "give more characters of the SHA" if len(set(shas)) > 1 else "the commit is in several repositories"
+        raise Ambiguous(f"commit {text!r} matches {count} commits: {listing}; {hint}", found[:CANDIDATE_LIMIT])
     return Resolved(_one(NodeKind.COMMIT, text, found, store, "give more characters of the SHA"))
 
 
@@ -194,19 +220,21 @@ def _deployment(store: GraphStore, text: str) -> Resolved:
         raise Ambiguous(f"deployment {text!r} exists in {len(places)} places; {hint}", found[:CANDIDATE_LIMIT])
     if not found:
         raise _not_found(store, NodeKind.DEPLOYMENT, text)
-    live = [n for n in found if not n.props.get("active_to")] or found
-    current = max(live, key=lambda n: (_version_order(n.key["revision"]), n.last_seen))
-    note = None if len(found) == 1 else (
-        f"deployment {text} resolved to its live revision, {current.label}; add #<revision> for another")
+    live = [n for n in found if not n.props.get("active_to")]
+    current = max(live or found, key=lambda n: (_version_order(n.key["revision"]), n.last_seen))
+    which = "its live revision" if live else (
+        f"its latest revision (none is live; it ended {current.props['active_to']})")
+    note = None if len(found) == 1 and live else (
+        f"deployment {text} resolved to {which}, {current.label}; add #<revision> for another")
     return Resolved(current, note)
 
 
 def _system_id(kind: NodeKind) -> Callable[[GraphStore, str], Resolved]:
     def resolve_system_id(store: GraphStore, text: str) -> Resolved:
         system, _, job_id = text.rpartition("/") if re.match(r"[\w.-]+/", text) else ("", "", text)
-        found = store.find_nodes(kind.value, lookup=job_id, limit=CANDIDATE_LIMIT)
+        found = store.find_nodes(kind.value, lookup=job_id, limit=CANDIDATE_LIMIT + 1)
         if not found:
-            found = store.find_nodes(kind.value, lookup_prefix=job_id, limit=CANDIDATE_LIMIT)
+            found = store.find_nodes(kind.value, lookup_prefix=job_id, limit=CANDIDATE_LIMIT + 1)
         if system:
             found = [n for n in found if n.key["system"] == system.lower()]
         return Resolved(_one(kind, text, found, store))

@@ -58,12 +58,13 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
         "nodes": [node_json(n, graph.depth_of[n.id]) for n in ordered],
         "edges": [edge_json(e) for e in sorted(graph.edges, key=lambda e: (e.source, e.kind, e.target))],
         "summary": summarize(graph, node.id),
-        "warnings": gaps(graph, depth) if direction is Direction.UPSTREAM else [],
+        "warnings": gaps(graph, depth, at) if direction is Direction.UPSTREAM else [],
         "notes": list(notes or []),
         "truncated": graph.truncated,
     }
     if graph.truncated:
-        answer["warnings"].append(f"the answer stops at {limit} nodes; narrow it with --depth")
+        answer["warnings"].append(f"the answer is incomplete: the walk stopped at its limit ({limit}); "
+                                  "narrow it with --depth")
     return answer
 
 
@@ -147,8 +148,14 @@ _EXPECTED = {
 }
 
 
-def gaps(graph: Subgraph, depth: int) -> list[str]:
-    """Warnings for links missing from an upstream chain, and for chains that contradict themselves."""
+def gaps(graph: Subgraph, depth: int, at: datetime | None = None) -> list[str]:
+    """Warnings for links missing from an upstream chain, and for chains that contradict themselves.
+
+    With ``at``, a missing link may only be missing at that time (a release not deployed yet), so
+    the warning says when. A truncated walk proves nothing missing, so it reports no missing links.
+    """
+    when = f" at {_iso(at)}" if at else ""
+    complete = not graph.truncated
     by_id = {n.id: n for n in graph.nodes}
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for edge in graph.edges:
@@ -158,11 +165,12 @@ def gaps(graph: Subgraph, depth: int) -> list[str]:
         if graph.depth_of[node.id] >= depth:
             continue  # its upstream was not walked
         links = out[node.id]
-        if node.kind in _EXPECTED and not links[_EXPECTED[node.kind][0]]:
-            warnings.append(f"{node.kind} {node.label} has {_EXPECTED[node.kind][1]}")
+        if complete and node.kind in _EXPECTED and not links[_EXPECTED[node.kind][0]]:
+            warnings.append(f"{node.kind} {node.label} has {_EXPECTED[node.kind][1]}{when}")
         if node.kind == "job":
             parents = links["part_of"]
-            if not links["ran_code"] and not any(out[p]["ran_code"] for p in parents):
+            parents_walked = all(graph.depth_of.get(p, depth) < depth for p in parents)
+            if complete and parents_walked and not links["ran_code"] and not any(out[p]["ran_code"] for p in parents):
                 warnings.append(f"job {node.label} has no code commit recorded")
             if _dirty(node):
                 warnings.append(f"job {node.label} ran from a dirty working tree (azureml.git.dirty): "
@@ -173,7 +181,9 @@ def gaps(graph: Subgraph, depth: int) -> list[str]:
             if served and bundled and not served & bundled:
                 warnings.append(f"deployment {node.label} serves {', '.join(sorted(served))} but its image "
                                 f"bundles {', '.join(sorted(bundled))}")
-    produced_models = {n.id for n in graph.nodes if n.kind == "model"}
+    # In walk order, so that the same answer always lists its warnings in the same order.
+    produced_models = [n.id for n in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label))
+                       if n.kind == "model" and complete]
     for model_id in produced_models:
         for job_id in out[model_id]["produced_by"]:
             family = [job_id, *out[job_id]["part_of"]]
