@@ -8,7 +8,7 @@ or rejected, 2 usage.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -70,6 +70,9 @@ KindArgument = Annotated[str, typer.Argument(
 ReferenceArgument = Annotated[list[str], typer.Argument(
     help="The reference, e.g. v1.2.3, taxi-model:3, 05ee055, prod/taxi-api, ghcr.io/org/api:v1.2.3.",
     show_default=False)]
+UrlOption = Annotated[str | None, typer.Option(
+    "--url", envvar="LINEAGE_URL", show_envvar=True,
+    help="Ask a running lineage service instead of a local store (its token from LINEAGE_TOKEN).")]
 AtOption = Annotated[str | None, typer.Option(
     "--at", "--as-of", help="Follow only links valid at this time (ISO 8601, e.g. 2026-11-11T14:05:00Z).")]
 
@@ -122,40 +125,66 @@ def _emit(data: Any, fmt: Format) -> None:
         _console().print(data)
 
 
-def _parse_time(text: str | None) -> Any:
+def _check_time(text: str | None) -> None:
     if text is None:
-        return None
-    from datetime import UTC, datetime
-
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        _fail(f"--at {text!r} is not a time; expected ISO 8601 like 2026-11-11T14:05:00Z", USAGE)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _resolve(store: GraphStore, kind: str, reference: list[str]) -> tuple[Any, str | None]:
+        return
     from graph_schema.canonical import InvalidValue
-    from lineage_service.query.references import Ambiguous, NotFound, resolve
+    from lineage_service.query.answers import parse_moment
 
     try:
-        resolved = resolve(store, kind, " ".join(reference))
+        parse_moment(text)
     except InvalidValue as exc:
-        _fail(str(exc), USAGE)
-    except (NotFound, Ambiguous) as exc:
-        _fail(str(exc))
-    return resolved.node, resolved.note
+        _fail(f"--at {exc}", USAGE)
+
+
+def _ask(url: str | None, store_uri: str | None, path: str, params: dict[str, Any],
+         local: Callable[[GraphStore], dict[str, Any]]) -> dict[str, Any]:
+    """One question, to the service at ``url`` when there is one, else to the local store.
+
+    Both answer with the same JSON and fail the same way: exit 1 for an unknown or ambiguous
+    reference, 2 for a malformed one.
+    """
+    if url:
+        answer: dict[str, Any] = _remote_call(url, lambda client: client.get(path, **params))
+        return answer
+    from graph_schema.canonical import InvalidValue
+    from lineage_service.query.references import ReferenceProblem
+
+    with _open(store_uri) as store:
+        try:
+            return local(store)
+        except InvalidValue as exc:
+            _fail(str(exc), USAGE)
+        except ReferenceProblem as exc:
+            _fail(str(exc))
+
+
+def _remote_call(url: str, call: Callable[[Any], Any]) -> Any:
+    import os
+
+    from cli.remote import Client, RemoteProblem
+
+    try:
+        return call(Client(url, os.environ.get("LINEAGE_TOKEN")))
+    except RemoteProblem as exc:
+        hints = [f"{error['event']}: {'; '.join(error['problems'])}" if isinstance(error, dict) else str(error)
+                 for error in exc.problem.get("errors", [])] if exc.status == 422 else []
+        if exc.status in (401, 403):
+            hints.append("set LINEAGE_TOKEN to a token with the scope this needs (see `lineage token create`)")
+        _fail(exc.detail, USAGE if exc.status == 400 else NOT_FOUND, hints=hints)
 
 
 def _answer(direction: str, kind: str, reference: list[str], depth: int, at: str | None, fmt: Format | None,
-            store_uri: str | None) -> None:
-    from lineage_service.query.trace import trace
+            store_uri: str | None, url: str | None) -> None:
+    from lineage_service.query import answers
     from lineage_service.store.base import Direction
 
-    moment = _parse_time(at)
-    with _open(store_uri) as store:
-        node, note = _resolve(store, kind, reference)
-        answer = trace(store, node, Direction(direction), depth=depth, at=moment, notes=[note] if note else [])
+    _check_time(at)
+    ref = " ".join(reference)
+    answer = _ask(url, store_uri, "/v1/trace" if direction == "upstream" else "/v1/impact",
+                  {"kind": kind, "ref": ref, "depth": depth, "at": at},
+                  lambda store: answers.lineage(store, Direction(direction), kind, ref, depth=depth,
+                                                at=answers.parse_moment(at) if at else None))
     print_answer_as(answer, _format(fmt))
 
 
@@ -175,36 +204,33 @@ def print_answer_as(answer: dict[str, Any], fmt: Format) -> None:
 
 @app.command()
 def trace(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
-          fmt: FormatOption = None, store: StoreOption = None) -> None:
+          fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
     """What produced it: follow links upstream to images, commits, models, jobs and datasets.
 
     [dim]Examples: lineage trace api v1.2.3 · lineage trace model taxi-model:3 · lineage trace image
     ghcr.io/nathansegers/azure-mlops-api:v1.2.3 --format mermaid[/dim]
     """
-    _answer("upstream", kind, reference, depth, at, fmt, store)
+    _answer("upstream", kind, reference, depth, at, fmt, store, url)
 
 
 @app.command()
 def impact(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
-           fmt: FormatOption = None, store: StoreOption = None) -> None:
+           fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
     """What was made from it: follow links downstream to models, images, deployments and APIs.
 
     [dim]Example: lineage impact dataset green-taxi-data:5[/dim]
     """
-    _answer("downstream", kind, reference, depth, at, fmt, store)
+    _answer("downstream", kind, reference, depth, at, fmt, store, url)
 
 
 @app.command()
 def show(kind: KindArgument, reference: ReferenceArgument, fmt: PlainFormatOption = None,
-         store: StoreOption = None) -> None:
+         store: StoreOption = None, url: UrlOption = None) -> None:
     """One node with its properties and its direct links in both directions."""
-    from lineage_service.query.trace import neighbourhood
+    from lineage_service.query import answers
 
-    with _open(store) as opened:
-        node, note = _resolve(opened, kind, reference)
-        data = neighbourhood(opened, node)
-    if note:
-        data["notes"] = [note]
+    ref = " ".join(reference)
+    data = _ask(url, store, "/v1/show", {"kind": kind, "ref": ref}, lambda opened: answers.show(opened, kind, ref))
     if _format(fmt) is Format.json:
         _emit(data, Format.json)
         return
@@ -213,12 +239,12 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: PlainFormatOptio
 
     from cli.render import KIND_STYLE
 
-    console = _console()
-    console.print(Text.assemble((f"{node.kind} ", "dim"), (node.label, KIND_STYLE.get(node.kind, "bold"))))
+    console, node = _console(), data["node"]
+    console.print(Text.assemble((f"{node['kind']} ", "dim"), (node["label"], KIND_STYLE.get(node["kind"], "bold"))))
     for line in data.get("notes", []):
         console.print(Text(f"note: {line}", style="cyan"))
-    console.print(Pretty({"key": node.key, "props": node.props, "aliases": node.aliases, "sources": node.sources,
-                          "first_seen": str(node.first_seen), "last_seen": str(node.last_seen)}))
+    console.print(Pretty({field: node[field] for field in ("key", "props", "aliases", "sources", "first_seen",
+                                                           "last_seen")}))
     for title, links, arrow in (("upstream", data["upstream"], "→"), ("downstream", data["downstream"], "←")):
         console.print(Text(f"{title} ({len(links)})", style="bold"))
         for link in links:
@@ -231,18 +257,12 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: PlainFormatOptio
 def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SHA, digest or image tag.")],
            kind: Annotated[str | None, typer.Option("--kind", "-k", help="Only nodes of this kind.")] = None,
            limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-           fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
+           fmt: PlainFormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
     """Find nodes whose label, key or image tag contains TEXT."""
-    from graph_schema.canonical import InvalidValue
-    from graph_schema.kinds import parse_kind
-    from lineage_service.query.trace import node_json
+    from lineage_service.query import answers
 
-    try:
-        kind_value = parse_kind(kind).value if kind else None
-    except InvalidValue as exc:
-        _fail(str(exc), USAGE)
-    with _open(store) as opened:
-        found = [node_json(n) for n in opened.find_nodes(kind_value, text=text.strip(), limit=limit)]
+    found = _ask(url, store, "/v1/search", {"q": text, "kind": kind, "limit": limit},
+                 lambda opened: answers.search(opened, text, kind, limit))["results"]
     if _format(fmt) is Format.json:
         _emit({"query": text, "results": found}, Format.json)
     elif found:
@@ -260,7 +280,7 @@ def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SH
 def ingest(files: Annotated[list[Path], typer.Argument(
                help="JSON files with one lineage event, an array of events, or JSON Lines; - for stdin.",
                show_default=False)],
-           fmt: PlainFormatOption = None, store: StoreOption = None) -> None:
+           fmt: PlainFormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
     """Record lineage events and apply them to the graph.
 
     All events are checked first: one invalid event rejects the whole input and nothing is stored.
@@ -277,22 +297,28 @@ def ingest(files: Annotated[list[Path], typer.Argument(
             _fail(f"cannot read {path}: {exc}", USAGE)
         except InputError as exc:
             _fail(str(exc))
-    try:
-        events = validate_all(raw)
-    except BatchRejected as exc:
-        _fail(f"{len(exc.rejected)} of {len(raw)} events rejected; nothing was stored",
-              hints=[str(rejected) for rejected in exc.rejected])
-    with _open(store) as opened:
-        result = ingest_events(opened, events)
-    summary = result.as_dict()
+    if url:
+        import json
+
+        summary = _remote_call(url, lambda client: client.post("/v1/events", json.dumps(raw).encode()))
+        failed = summary["failed"]
+    else:
+        try:
+            events = validate_all(raw)
+        except BatchRejected as exc:
+            _fail(f"{len(exc.rejected)} of {len(raw)} events rejected; nothing was stored",
+                  hints=[str(rejected) for rejected in exc.rejected])
+        with _open(store) as opened:
+            summary = ingest_events(opened, events).as_dict()
+        failed = summary["failed"]
     if _format(fmt) is Format.json:
         _emit(summary, Format.json)
     else:
         typer.echo(f"{summary['accepted']} events recorded and applied ({summary['nodes']} nodes, "
                    f"{summary['edges']} edges), {summary['duplicates']} already known")
-    if result.failed:
-        _fail(f"{len(result.failed)} events recorded but not applied", hints=[
-            f"{event_id}: {error}" for event_id, error in result.failed.items()])
+    if failed:
+        _fail(f"{len(failed)} events recorded but not applied", hints=[
+            f"{event_id}: {error}" for event_id, error in failed.items()])
 
 
 @app.command()
