@@ -94,16 +94,12 @@ def _fail(message: str, code: int = NOT_FOUND, hints: list[str] | None = None) -
 
 @contextmanager
 def _open(store_uri: str | None) -> Iterator[GraphStore]:
-    from sqlite3 import DatabaseError
-
-    from lineage_service.store import StoreUnavailable, open_store, resolve_store_uri
+    from lineage_service.store import StoreUnavailable, open_store
 
     try:
         store = open_store(store_uri)
     except StoreUnavailable as exc:
         _fail(str(exc), USAGE)
-    except DatabaseError as exc:  # e.g. "file is not a database": the URI names some other file
-        _fail(f"cannot open the store {resolve_store_uri(store_uri)}: {exc}", USAGE)
     with store:
         yield store
 

@@ -343,7 +343,7 @@ def test_store_that_is_not_a_database_exits_2_without_traceback(tmp_path: Path) 
     not_a_store.write_text("these are my notes\n")
     completed = run("trace", "api", "v1.2.3", "--store", f"sqlite:///{not_a_store}")
     assert completed.returncode == 2
-    assert completed.stderr.startswith(f"error: cannot open the store sqlite:///{not_a_store}: file is not a database")
+    assert completed.stderr.startswith(f"error: cannot open the SQLite store at {not_a_store}: file is not a database")
 
 
 def test_empty_store_says_how_to_load_the_demo(store_uri: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lineage_service.store.base import GraphStore
+from lineage_service.store.base import GraphStore, NewerStoreSchema
 
 NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 
@@ -42,10 +42,14 @@ def open_store(uri: str | None = None) -> GraphStore:
         path = rest[1:] if rest.startswith("/") else rest
         if not path:
             raise StoreUnavailable(f"store URI {uri!r} has no file path; expected sqlite:///path/to/lineage.db")
+        import sqlite3
+
         try:
             return SQLiteGraphStore(path)
-        except OSError as exc:
+        except (OSError, sqlite3.DatabaseError) as exc:  # "file is not a database", permissions, a full disk
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
+        except NewerStoreSchema as exc:
+            raise StoreUnavailable(str(exc)) from None
     if scheme in NEO4J_SCHEMES:
         raise StoreUnavailable(
             f"the Neo4j backend is not available in this version; use an sqlite:/// store URI (got {scheme}://)")

@@ -91,6 +91,10 @@ class NewEvent:
     payload: str
 
 
+class NewerStoreSchema(RuntimeError):
+    """The store was written by a newer lineage-service; this one must not touch it."""
+
+
 class MissingNode(ValueError):
     """An edge in a batch points at a node that is neither in the batch nor in the store."""
 

@@ -26,6 +26,7 @@ from lineage_service.store.base import (
     Edge,
     GraphStore,
     MissingNode,
+    NewerStoreSchema,
     NewEvent,
     Node,
     StoredEvent,
@@ -239,7 +240,8 @@ class SQLiteGraphStore(GraphStore):
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         found = self._writer.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
         if int(found) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer lineage-service (store schema {found}); upgrade")
+            raise NewerStoreSchema(f"{self.path} was written by a newer lineage-service (store schema {found}); "
+                                   f"upgrade lineage-service to open it")
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
