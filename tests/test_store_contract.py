@@ -380,3 +380,12 @@ def test_stats_count_nodes_edges_and_events(store: GraphStore) -> None:
     assert stats["nodes"] == {"commit": 1, "image": 1, "model": 1}
     assert stats["edges"] == {"built_from": 1, "bundles": 1}
     assert stats["events"] == {"applied": 1, "pending": 1}
+
+
+def test_collector_cursors_are_kept_per_source(store: GraphStore) -> None:
+    assert store.get_cursor("git:mlops-2.0") is None
+    store.set_cursor("git:mlops-2.0", "05ee055698af2171294615a1e423f71f4098628e")
+    store.set_cursor("kubernetes:aks-mlops-prod", "rv-1")
+    store.set_cursor("git:mlops-2.0", "a3c97f1d2e4b6a8c0e2d4f6a8b0c2e4d6f8a1b3c")
+    assert store.get_cursor("git:mlops-2.0") == "a3c97f1d2e4b6a8c0e2d4f6a8b0c2e4d6f8a1b3c"
+    assert store.get_cursor("kubernetes:aks-mlops-prod") == "rv-1"

@@ -154,6 +154,14 @@ class GraphStore(ABC):
                     after: str | None = None) -> list[StoredEvent]:
         """Events in the order they were received, optionally after a given event id."""
 
+    # Collector cursors: where each source's last complete run stopped, kept with the graph so a
+    # stateless collector (a Kubernetes CronJob) resumes where the previous one ended.
+    @abstractmethod
+    def get_cursor(self, source: str) -> str | None: ...
+
+    @abstractmethod
+    def set_cursor(self, source: str, cursor: str) -> None: ...
+
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counts of nodes by kind, edges by kind, events by status, and the store's size."""

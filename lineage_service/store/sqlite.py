@@ -399,6 +399,15 @@ class SQLiteGraphStore(GraphStore):
             {"status": status, "after": after, "limit": limit})
         return [_event(row) for row in rows]
 
+    def get_cursor(self, source: str) -> str | None:
+        row = self._reader.execute("SELECT value FROM meta WHERE name = ?", ("cursor:" + source,)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, source: str, cursor: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                       ("cursor:" + source, cursor))
+
     def stats(self) -> dict[str, Any]:
         db = self._reader
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
