@@ -274,15 +274,18 @@ def search(text: Annotated[str, typer.Argument(help="Part of a name, version, SH
 
 @app.command()
 def ingest(files: Annotated[list[Path], typer.Argument(
-               help="JSON files with one lineage event, an array of events, or JSON Lines; - for stdin.",
+               help="JSON files with one lineage event, an array of events, or JSON Lines; - for stdin. "
+                    "In-toto SLSA provenance (statements, DSSE envelopes, Sigstore bundles, .intoto.jsonl) too.",
                show_default=False)],
            fmt: PlainFormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
     """Record lineage events and apply them to the graph.
 
     All events are checked first: one invalid event rejects the whole input and nothing is stored.
+    Build provenance documents are translated into lineage events first (signatures are not verified).
     """
     from lineage_service.ingest import BatchRejected, InputError, read_events, validate_all
     from lineage_service.ingest import ingest as ingest_events
+    from lineage_service.provenance import ProvenanceRejected, is_provenance, translate_all
 
     raw: list[Any] = []
     for path in files:
@@ -293,10 +296,22 @@ def ingest(files: Annotated[list[Path], typer.Argument(
             _fail(f"cannot read {path}: {exc}", USAGE)
         except InputError as exc:
             _fail(str(exc))
+    notes: list[str] = []
+    provenance = [item for item in raw if is_provenance(item)]
+    # Provenance alone goes to the service as is; mixed with lineage events it is translated here, so
+    # that the whole input stays one all-or-nothing request.
+    endpoint = "/v1/provenance" if url and provenance and len(provenance) == len(raw) else "/v1/events"
+    if provenance and endpoint == "/v1/events":
+        try:
+            translated, notes = translate_all(provenance)
+        except ProvenanceRejected as exc:
+            _fail("provenance rejected; nothing was stored", hints=exc.problems)
+        raw = [item for item in raw if not is_provenance(item)] + translated
     if url:
         import json
 
-        summary = _remote_call(url, lambda client: client.post("/v1/events", json.dumps(raw).encode()))
+        summary = _remote_call(url, lambda client: client.post(endpoint, json.dumps(raw).encode()))
+        notes += summary.pop("notes", [])
         failed = summary["failed"]
     else:
         try:
@@ -308,10 +323,12 @@ def ingest(files: Annotated[list[Path], typer.Argument(
             summary = ingest_events(opened, events).as_dict()
         failed = summary["failed"]
     if _format(fmt) is Format.json:
-        _emit(summary, Format.json)
+        _emit({**summary, "notes": notes} if notes else summary, Format.json)
     else:
         typer.echo(f"{summary['accepted']} events recorded and applied ({summary['nodes']} nodes, "
                    f"{summary['edges']} edges), {summary['duplicates']} already known")
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
     if failed:
         _fail(f"{len(failed)} events recorded but not applied", hints=[
             f"{event_id}: {error}" for event_id, error in failed.items()])
