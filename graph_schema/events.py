@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -57,6 +58,30 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_INT64 = 2**63
+
+
+def _storable(value: JsonValue, where: str) -> None:
+    """Integers beyond 64 bits cannot be stored (SQLite, Neo4j and orjson all stop there)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        raise InvalidValue(f"the integer {str(value)[:30]}… at {where} does not fit in 64 bits; send it as a string")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _storable(item, f"{where}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _storable(item, f"{where}[{index}]")
+
+
+def _storable_props(props: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    for name, value in props.items():
+        _storable(value, name)
+    return props
+
+
+StorableProps = Annotated[dict[str, JsonValue], AfterValidator(_storable_props)]
 
 
 class NodeRef(_Strict):
@@ -85,7 +110,7 @@ class NodeRef(_Strict):
 
 
 class NodeIn(NodeRef):
-    props: dict[str, JsonValue] = Field(default_factory=dict)
+    props: StorableProps = Field(default_factory=dict)
     aliases: list[Text] = Field(default_factory=list, max_length=256)
 
     @model_validator(mode="after")
@@ -104,7 +129,7 @@ class EdgeIn(_Strict):
     target: NodeRef
     kind: EdgeKind | None = None
     evidence: Evidence = Evidence.DECLARED
-    props: dict[str, JsonValue] = Field(default_factory=dict)
+    props: StorableProps = Field(default_factory=dict)
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
 

@@ -136,15 +136,18 @@ def _apply(store: GraphStore, events: Iterable[LineageEvent]) -> dict[str, Batch
     outcome: dict[str, Batch | str] = dict(batches)
     try:
         store.apply(list(batches.values()))
-    except MissingNode:
-        # Events are self-contained, so this means a store-level problem with one event: apply
-        # one by one, keep the ones that fail in the log with their error.
+    except Exception:
+        # Events are validated and self-contained, so this is one event the store refused (a
+        # missing node, a value it cannot hold): apply one by one, so the others still land, and
+        # keep each refused event in the log with its error for `lineage events apply` after a fix.
+        # If the store itself is broken, the first retry or mark_failed raises again.
         for event_id, batch in batches.items():
             try:
                 store.apply([batch])
-            except MissingNode as exc:
-                store.mark_failed(event_id, str(exc))
-                outcome[event_id] = str(exc)
+            except Exception as exc:
+                error = str(exc) if isinstance(exc, MissingNode) else f"{type(exc).__name__}: {exc}"
+                store.mark_failed(event_id, error)
+                outcome[event_id] = error
     return outcome
 
 

@@ -288,3 +288,29 @@ def test_token_create_prints_a_token_whose_line_the_service_accepts(tmp_path: Pa
     with make_client(tmp_path, tokens=line) as secured:
         assert secured.post("/v1/events", json=commit_event(1), headers=_auth(token)).status_code == 200
         assert secured.get("/v1/stats", headers=_auth(token)).status_code == 403
+
+
+def test_an_integer_the_store_cannot_hold_is_rejected_by_name_not_a_503(client: TestClient) -> None:
+    event = commit_event(30)
+    event["nodes"][0]["props"]["build_number"] = 2**70  # type: ignore[index]
+    response = client.post("/v1/events", content=json.dumps(event), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "nodes[0].props" in response.json()["detail"] and "64 bits" in response.json()["detail"]
+
+
+def test_a_request_the_store_refuses_fails_alone_not_its_whole_group(tmp_path: Path) -> None:
+    from lineage_service.api.writer import GroupCommitWriter
+    from lineage_service.ingest import validate_all
+
+    with open_store(f"sqlite:///{tmp_path / 'lineage.db'}") as store:
+        good = validate_all([commit_event(1)])
+        # Built past validation, as a bug in a translator could: a value no store can hold.
+        bad = [validate_all([commit_event(2)])[0].model_copy(update={"source": "x" * 10})]
+        object.__setattr__(bad[0].nodes[0], "props", {"n": 2**70})
+        writer = GroupCommitWriter(store)
+        futures = [writer.submit(good), writer.submit(bad)]
+        writer.close()  # drains the queue: both requests may share one group
+        assert futures[0].result().accepted == ["git-1"] and not futures[0].result().failed
+        assert "64-bit" in futures[1].result().failed["git-2"]  # recorded, kept with its error
+        assert store.stats()["nodes"]["commit"] == 1
+        assert store.get_event("git-2").status == "failed"  # type: ignore[union-attr]

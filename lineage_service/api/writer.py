@@ -81,10 +81,15 @@ class GroupCommitWriter:
     def _commit(self, group: list[_Request]) -> None:
         try:
             results = ingest_groups(self._store, [request.events for request in group])
-        except Exception as exc:  # the store failed: every request of the group learns it
-            log.exception("group commit of %d requests failed", len(group))
-            for request in group:
-                request.future.set_exception(exc)
+        except Exception as exc:
+            if len(group) > 1:
+                # One request's events may be what the store refused: retry each alone, so a
+                # bad request fails by itself instead of failing everyone it was grouped with.
+                for request in group:
+                    self._commit([request])
+                return
+            log.exception("recording %d events failed", len(group[0].events))
+            group[0].future.set_exception(exc)
             return
         self.groups += 1
         for request, result in zip(group, results, strict=True):
