@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from cli.collect import app as collect_app
+from cli.emit import emit_app
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -38,6 +41,8 @@ app.add_typer(store_app, name="store")
 events_app = typer.Typer(help="The event log: every event ever accepted, and whether it was applied.",
                          no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(collect_app, name="collect")
+app.add_typer(emit_app, name="emit")
 
 
 class Format(StrEnum):
