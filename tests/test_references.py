@@ -395,3 +395,14 @@ def test_person_resolves_case_insensitively(demo_store: GraphStore) -> None:
 def test_prep_change_commit_and_its_author_resolve(demo_store: GraphStore) -> None:
     resolved = resolve(demo_store, "commit", PREP_CHANGE_SHA[:7])
     assert resolved.node.props["message"] == "prep: drop zero-distance trips and cap fares at 250"
+
+
+def test_a_named_service_release_resolves_however_many_services_share_the_version(store: GraphStore) -> None:
+    # 150 services released 0.1.0: more than one page of lookups by version alone.
+    events = [{"id": f"api-{n}", "time": "2026-11-01T00:00:00Z", "source": "test",
+               "nodes": [{"kind": "api", "key": {"service": f"svc-{n:03d}", "version": "0.1.0"}}]}
+              for n in range(150)]
+    ingest(store, validate_all(events))
+    assert resolve(store, "api", "svc-149@v0.1.0").node.key == {"service": "svc-149", "version": "0.1.0"}
+    with pytest.raises(Ambiguous):
+        resolve(store, "api", "0.1.0")

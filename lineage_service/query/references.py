@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
-from graph_schema.kinds import SPECS, NodeKind, node_id, parse_kind
+from graph_schema.kinds import SPECS, NodeKind, canonical_key, node_id, parse_kind
 from lineage_service.store.base import GraphStore, Node
 
 CANDIDATE_LIMIT = 10
@@ -119,9 +119,12 @@ def _api(store: GraphStore, text: str) -> Resolved:
         if separator in text:
             service, _, version = text.rpartition(separator)
             break
-    found = store.find_nodes(NodeKind.API.value, lookup=canonical.release_version(version), limit=100)
     if service:
-        found = [n for n in found if n.key["service"] == service]
+        # The id follows from the key: one primary-key read, however many services share the version.
+        key = canonical_key(NodeKind.API, {"service": service, "version": version})
+        found = store.get_nodes([node_id(NodeKind.API, key)])
+    else:
+        found = store.find_nodes(NodeKind.API.value, lookup=canonical.release_version(version), limit=100)
     hint = "name the service, e.g. " + (f"{found[0].key['service']}@{version}" if found else "taxi-api@v1.2.3")
     return Resolved(_one(NodeKind.API, text, found, store, hint))
 
