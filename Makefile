@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STORE := sqlite:///$(CURDIR)/.lineage/demo.db
+# Neo4j's Cypher parser for tests/test_cypher_lint.py, pinned by its package-lock.json.
+CYPHER_LINT := tools/cypher-lint
+CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint cypher-lint-tools bench clean
 
 $(BIN)/lineage: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +18,19 @@ $(BIN)/lineage: pyproject.toml
 demo: $(BIN)/lineage
 	LINEAGE_STORE=$(DEMO_STORE) $(BIN)/lineage demo
 
-test: $(BIN)/lineage lint
+test: $(BIN)/lineage lint cypher-lint-tools
 	$(BIN)/pytest
+
+# Reinstalled when package-lock.json is newer than the last install. Without npm the Cypher check
+# is skipped locally and fails under CI=true (tests/components.py), so it is never silently lost.
+cypher-lint-tools: $(CYPHER_LINT_STAMP)
+
+$(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package-lock.json $(CYPHER_LINT)/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(CYPHER_LINT) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the Cypher check (tests/test_cypher_lint.py) cannot run"; \
+	fi
 
 lint: $(BIN)/lineage
 	$(BIN)/ruff check .
@@ -26,4 +40,4 @@ bench: $(BIN)/lineage
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .lineage .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lineage .pytest_cache .mypy_cache .ruff_cache $(CYPHER_LINT)/node_modules

@@ -374,7 +374,9 @@ def store_stats(fmt: PlainFormatOption = None, store: StoreOption = None) -> Non
     if _format(fmt) is Format.json:
         _emit(stats, Format.json)
         return
-    typer.echo(f"store   {stats['store']}  ({stats['bytes'] / 1e6:.1f} MB)")
+    # Neo4j does not tell its size to Cypher (stats()["bytes"] is None there).
+    size = f"{stats['bytes'] / 1e6:.1f} MB" if stats["bytes"] is not None else "size unknown"
+    typer.echo(f"store   {stats['store']}  ({size})")
     for section in ("nodes", "edges", "events"):
         counts = stats[section]
         detail = ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"

@@ -1,8 +1,9 @@
 """Store backends, chosen by URI scheme and imported only when asked for.
 
 ``sqlite:///path/to/lineage.db`` (the default, in the user's data directory) or a plain path
-selects the embedded store; ``neo4j://``, ``neo4j+s://``, ``bolt://`` and ``bolt+s://`` the Neo4j
-backend once it is installed.
+selects the embedded store; ``neo4j://``, ``neo4j+s://``, ``neo4j+ssc://``, ``bolt://``, ``bolt+s://``
+and ``bolt+ssc://`` the Neo4j backend (the ``[neo4j]`` extra), with credentials from
+``NEO4J_USERNAME``/``NEO4J_PASSWORD`` and the database from ``NEO4J_DATABASE``, never from the URI.
 """
 
 from __future__ import annotations
@@ -50,8 +51,14 @@ def open_store(uri: str | None = None) -> GraphStore:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         except NewerStoreSchema as exc:
             raise StoreUnavailable(str(exc)) from None
-    if scheme in NEO4J_SCHEMES:
-        raise StoreUnavailable(
-            f"the Neo4j backend is not available in this version; use an sqlite:/// store URI (got {scheme}://)")
+    if scheme.lower() in NEO4J_SCHEMES:
+        try:
+            from lineage_service.store.neo4j import open_neo4j_store
+        except ImportError as exc:
+            if (exc.name or "").partition(".")[0] != "neo4j":
+                raise  # a bug in the backend, not a missing driver
+            raise StoreUnavailable("the Neo4j backend needs the neo4j driver: pip install 'lineage-service[neo4j]'"
+                                   ) from None
+        return open_neo4j_store(uri)
     raise StoreUnavailable(
         f"unknown store URI scheme {scheme!r} in {uri!r}; expected sqlite:///path or neo4j://host:7687")
