@@ -362,6 +362,8 @@ def demo(store: StoreOption = None, fmt: FormatOption = None,
     if chosen is Format.tree:
         typer.echo("\nTry next:  lineage impact dataset green-taxi-data:5 · lineage trace commit 05ee055 · "
                    "lineage show deployment prod/taxi-api · lineage --help")
+        typer.echo("Incidents: lineage diff api v1.2.2 v1.2.3 · lineage verify api v1.2.4-rc1 · lineage gaps · "
+                   "lineage running --at 2026-11-11T14:05:00Z")
         if store:
             typer.echo(f"with       export LINEAGE_STORE={store}")
 
@@ -484,6 +486,10 @@ def token_create(
         _fail(str(exc), USAGE)
     typer.echo(f"token (give it to {name}; it is not stored anywhere):\n  {token}\n"
                f"line for LINEAGE_TOKENS_FILE:\n  {line}")
+
+
+# The incident commands (diff, history, running, verify, gaps) register themselves on `app`.
+from cli import incident as _incident  # noqa: E402, F401
 
 
 def main() -> None:

@@ -142,6 +142,11 @@ def print_answer(console: Console, answer: Json) -> None:
                                 (f"  as of {answer['at']}" if answer.get("at") else "", "dim")))
     for note in answer.get("notes", []):
         console.print(Text(f"note: {note}", style="cyan"))
+    if answer["direction"] == "downstream":
+        from cli.render_incident import live_lines  # the blast radius leads an impact answer
+
+        for line in live_lines(answer):
+            console.print(line)
     console.print(summary_table(answer))
     console.print()
     console.print(lineage_tree(answer))

@@ -75,7 +75,8 @@ def test_unknown_reference_is_a_404_problem_listing_what_is_close(client: TestCl
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["status"] == 404 and "v9.9.9" in problem["detail"]
-    assert {c["label"] for c in problem["candidates"]} == {"taxi-api v1.2.2", "taxi-api v1.2.3"}
+    assert {c["label"] for c in problem["candidates"]} == {"taxi-api v1.2.2", "taxi-api v1.2.3",
+                                                          "taxi-api v1.2.4-rc1"}
 
 
 def test_ambiguous_reference_is_a_409_problem_with_candidates(client: TestClient) -> None:
@@ -182,7 +183,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert 'lineage_http_requests_total{method="GET",route="/v1/trace",status="200"}' in metrics
     assert f'lineage_events_total{{outcome="accepted"}} {len(demo_events())}.0' in metrics
-    assert 'lineage_store_nodes{kind="commit"} 4.0' in metrics
+    assert 'lineage_store_nodes{kind="commit"} 5.0' in metrics
 
 
 def test_openapi_documents_every_route_with_examples(client: TestClient) -> None:

@@ -539,11 +539,12 @@ def test_events_apply_applies_what_was_recorded_but_not_applied(recorded_not_app
 def test_store_stats_json_counts_the_demo(demo_uri: str) -> None:
     counted = stats(demo_uri)
     assert counted["store"] == demo_uri
-    assert counted["nodes"]["api"] == 2
-    assert counted["nodes"]["deployment"] == 4
-    assert counted["nodes"]["commit"] == 4
+    # v1.2.2, v1.2.3 and the release candidate v1.2.4-rc1 (with its commit and two dev revisions).
+    assert counted["nodes"]["api"] == 3
+    assert counted["nodes"]["deployment"] == 6
+    assert counted["nodes"]["commit"] == 5
     assert counted["nodes"]["model"] == 2
-    assert counted["edges"]["parent"] == 3
+    assert counted["edges"]["parent"] == 4
     assert counted["events"] == {"applied": len(demo_events())}
     assert counted["bytes"] > 0
 
@@ -553,7 +554,7 @@ def test_store_stats_text_has_a_line_per_section(demo_uri: str) -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"store   {demo_uri}  (")
-    assert re.fullmatch(r"nodes\s+\d+\s+api 2, commit 4, dataset 9, deployment 4, .*", lines[1])
+    assert re.fullmatch(r"nodes\s+\d+\s+api 3, commit 5, dataset 9, deployment 6, .*", lines[1])
     assert lines[3].split()[:3] == ["events", str(len(demo_events())), "applied"]
 
 

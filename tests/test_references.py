@@ -64,7 +64,7 @@ def test_unknown_api_version_lists_the_known_releases(demo_store: GraphStore) ->
         resolve(demo_store, "api", "v9.9.9")
     assert "no api matches 'v9.9.9'" in str(caught.value)
     assert "taxi-api v1.2.2" in str(caught.value) and "taxi-api v1.2.3" in str(caught.value)
-    assert {n.label for n in caught.value.candidates} == {"taxi-api v1.2.2", "taxi-api v1.2.3"}
+    assert {n.label for n in caught.value.candidates} == {"taxi-api v1.2.2", "taxi-api v1.2.3", "taxi-api v1.2.4-rc1"}
 
 
 def test_version_shared_by_two_services_is_ambiguous_and_asks_for_the_service(store: GraphStore) -> None:

@@ -8,6 +8,12 @@ deployments in dev and prod whose environment carries ``API_VERSION`` and ``MODE
 
 v1.2.3 changed both the code (commit 05ee055) and the model: taxi-model:3 was retrained after
 the prep code changed, on green-taxi-data:5, which the pipeline asked for as ``latest``.
+
+A release candidate, v1.2.4-rc1, runs beside them in dev as its own deployment (``dev/taxi-api-rc``),
+so that v1.2.2 and v1.2.3 answer exactly as before. It carries what ``lineage verify`` and
+``lineage gaps`` exist to find: a drift (a hotfix rebuilt on a laptop and pushed over the CI-built
+tag, which the next rollout pulled) and a gap (its build recorded no model, so no training job or
+data can be found for it).
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ COMMITS = [
 ]
 V122_SHA, V123_SHA = COMMITS[1][0], COMMITS[3][0]
 PREP_CHANGE_SHA = COMMITS[2][0]
+RC_SHA = "6045a20cfdd25bae1a41b26b604602ab032be0e9"
+RC_DIGEST = "sha256:11dd084447d8841eefd47e15492b7ccd8e1292007dc1bb35d8a27ba7c08f73f3"  # what CI built
+HOTFIX_DIGEST = "sha256:0df72004f5b8313ea09ddd0bc943fe4853c3b9bf5b87fe9c0efaf8fb19c1132d"  # pushed by hand
+RC_VERSION = "v1.2.4-rc1"
 V122_DIGEST = "sha256:9a1c0e7f3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a"
 V123_DIGEST = "sha256:3f49a154a09c6e2b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b"
 
@@ -170,31 +180,38 @@ def image_build(*, run_id: str, sha: str, digest: str, version: str, model_versi
     return event(f"demo-gha-{run_id}-image", when, "github-actions", [image, run, model], edges)
 
 
-def deployment(*, env: str, cluster: str, revision: int, version: str, digest: str, model_version: int,
-               active_from: str, active_to: str | None = None) -> list[Json]:
+def deployment(*, env: str, cluster: str, revision: int, version: str, digest: str, model_version: int | None,
+               active_from: str, active_to: str | None = None, name: str = "taxi-api",
+               pinned: bool = True) -> list[Json]:
     """What the cluster collector reports: the revision when it goes live, and again when it is replaced.
 
     Two reports, as a collector watching the cluster would send them: a link is first seen when
-    it starts, so an as-of query for a time inside the window finds it.
+    it starts, so an as-of query for a time inside the window finds it. Without ``model_version``
+    the pods carry no MODEL_VERSION; unless ``pinned`` the spec pulls the image by tag alone.
     """
 
     def report(event_id: str, time: str, ended: str | None) -> Json:
+        model_env = {"MODEL_VERSION": str(model_version), "MODEL_NAME": "taxi-model"} if model_version else {}
         deploy = node("deployment", {"platform": "kubernetes", "cluster": cluster, "namespace": env,
-                                     "name": "taxi-api", "revision": str(revision)}, {
+                                     "name": name, "revision": str(revision)}, {
             "environment": env, "replicas": 3 if env == "prod" else 1, "active_from": active_from,
             **({"active_to": ended} if ended else {}),
-            "env": {"API_VERSION": version, "MODEL_VERSION": str(model_version), "MODEL_NAME": "taxi-model"},
-            "containers": [{"name": "api", "image": f"{IMAGE}:{version}@{digest}"}]})
+            "env": {"API_VERSION": version, **model_env},
+            "containers": [{"name": "api", "image": f"{IMAGE}:{version}" + (f"@{digest}" if pinned else "")}]})
         api = node("api", {"service": "taxi-api", "version": version}, {"released_at": active_from})
         image = node("image", {"digest": digest})
-        model = node("model", {"name": "taxi-model", "version": str(model_version)})
         window = {"valid_from": active_from, **({"valid_to": ended} if ended else {})}
-        edges = [edge(api, deploy, "observed", **window), edge(deploy, image, "observed"),
-                 edge(deploy, model, "declared", env_var="MODEL_VERSION")]
-        return event(event_id, time, "kubernetes", [api, deploy, image, model], edges)
+        edges = [edge(api, deploy, "observed", **window), edge(deploy, image, "observed")]
+        nodes = [api, deploy, image]
+        if model_version:
+            model = node("model", {"name": "taxi-model", "version": str(model_version)})
+            edges.append(edge(deploy, model, "declared", env_var="MODEL_VERSION"))
+            nodes.append(model)
+        return event(event_id, time, "kubernetes", nodes, edges)
 
-    name = f"demo-k8s-{cluster}-{env}-taxi-api-{revision}"
-    return [report(name, active_from, None)] + ([report(f"{name}-replaced", active_to, active_to)] if active_to else [])
+    event_id = f"demo-k8s-{cluster}-{env}-{name}-{revision}"
+    return [report(event_id, active_from, None)] + (
+        [report(f"{event_id}-replaced", active_to, active_to)] if active_to else [])
 
 
 def demo_events() -> list[Json]:
@@ -220,4 +237,44 @@ def demo_events() -> list[Json]:
                     model_version=3, active_from="2026-11-10T15:10:00Z"),
         *deployment(env="prod", cluster="aks-mlops-prod", revision=8, version="v1.2.3", digest=V123_DIGEST,
                     model_version=3, active_from="2026-11-12T09:30:00Z"),
+        *release_candidate(),
     ]
+
+
+def release_candidate() -> list[Json]:
+    """v1.2.4-rc1 in dev: built by CI, then replaced by a hand-made image pushed over the same tag.
+
+    The CI build recorded no model (``lineage emit image`` without ``--model``) and the rc's pods set
+    no MODEL_VERSION: the gap. The registry then saw a second digest under ``v1.2.4-rc1``, with no
+    CI run and no commit, and the next rollout (the spec pulls by tag) runs it: the drift.
+    """
+    rc_commit = node("commit", commit(RC_SHA)["key"], {
+        "author": "ava.peeters@example.com", "message": "api: accept a list of trips in /predict",
+        "committed_at": "2026-11-16T09:12:00Z", "branch": "release/1.2.4"})
+    person, repo = node("person", {"id": "ava.peeters@example.com"}), node("repo", {"url": REPO})
+    push = event("demo-git-push-release-1.2.4", "2026-11-16T09:12:00Z", "git", [rc_commit, person, repo], [
+        edge(rc_commit, repo, "observed"), edge(rc_commit, person, "observed"),
+        edge(rc_commit, commit(V123_SHA), "observed")])
+    run = node("run", {"system": "github-actions", "id": "7007788001"}, {
+        "workflow": "MLOps Azure", "repository": "nathansegers/mlops-2.0", "attempt": 1, "trigger": "push",
+        "conclusion": "success", "url": "https://github.com/nathansegers/mlops-2.0/actions/runs/7007788001"})
+    built = node("image", {"digest": RC_DIGEST}, {
+        "repositories": [IMAGE], "created": "2026-11-16T10:40:00Z", "size": 1_002_000_000,
+        "labels": {"org.opencontainers.image.revision": RC_SHA, "org.opencontainers.image.version": RC_VERSION,
+                   "org.opencontainers.image.source": REPO}},
+        aliases=[f"{IMAGE}:{RC_VERSION}", f"{IMAGE}:{RC_SHA}", f"{IMAGE}:{RC_SHA[:7]}"])
+    build = event("demo-gha-7007788001-image", "2026-11-16T10:40:00Z", "github-actions", [built, run], [
+        edge(built, commit(RC_SHA), "declared"), edge(built, run, "declared"), edge(run, commit(RC_SHA), "observed")])
+    hotfix = node("image", {"digest": HOTFIX_DIGEST}, {
+        "repositories": [IMAGE], "created": "2026-11-17T16:30:00Z", "size": 1_004_000_000,
+        "labels": {"org.opencontainers.image.version": RC_VERSION}}, aliases=[f"{IMAGE}:{RC_VERSION}"])
+    pushed = event("demo-registry-ghcr-azure-mlops-api-v1.2.4-rc1", "2026-11-17T16:31:00Z", "registry", [hotfix], [])
+    rollouts = [
+        *deployment(env="dev", cluster="aks-mlops-dev", name="taxi-api-rc", revision=1, version=RC_VERSION,
+                    digest=RC_DIGEST, model_version=None, pinned=False, active_from="2026-11-16T11:00:00Z",
+                    active_to="2026-11-17T16:45:00Z"),
+        *deployment(env="dev", cluster="aks-mlops-dev", name="taxi-api-rc", revision=2, version=RC_VERSION,
+                    digest=HOTFIX_DIGEST, model_version=None, pinned=False, active_from="2026-11-17T16:45:00Z"),
+    ]
+    # Oldest first, as they happened: the rc#1 rollout, the hand-made push, then its replacement.
+    return [push, build, rollouts[0], pushed, rollouts[1], rollouts[2]]

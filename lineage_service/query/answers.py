@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from graph_schema.canonical import InvalidValue
 from graph_schema.kinds import parse_kind
 from lineage_service.query.references import resolve
+from lineage_service.query.timeline import resolve_at
 from lineage_service.query.trace import DEFAULT_DEPTH, DEFAULT_LIMIT, Json, neighbourhood, node_json, trace
 from lineage_service.store.base import Direction, GraphStore
 
@@ -31,7 +32,8 @@ def lineage(store: GraphStore, direction: Direction, kind: str, reference: str, 
     """Trace (upstream) or impact (downstream) of the node a reference names."""
     if not 1 <= depth <= MAX_DEPTH:
         raise InvalidValue(f"depth {depth}: expected 1 to {MAX_DEPTH}")
-    resolved = resolve(store, kind, reference)
+    # As of a time, `prod/taxi-api` is the revision active then and a tag the digest it named then.
+    resolved = resolve_at(store, kind, reference, at) if at else resolve(store, kind, reference)
     return trace(store, resolved.node, direction, depth=depth, at=at, limit=limit,
                  notes=[resolved.note] if resolved.note else [])
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from graph_schema.edges import UNTRAVERSED
+from lineage_service.query.windows import deployment_window, environment
 from lineage_service.store.base import Direction, Edge, GraphStore, Node, Subgraph
 
 DEFAULT_DEPTH = 12
@@ -62,6 +63,8 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
         "notes": list(notes or []),
         "truncated": graph.truncated,
     }
+    if direction is Direction.DOWNSTREAM:
+        answer["summary"]["live"] = live_section(graph, at)
     if graph.truncated:
         answer["warnings"].append(f"the answer is incomplete: the walk stopped at its limit ({limit}); "
                                   "narrow it with --depth")
@@ -131,6 +134,29 @@ def summarize(graph: Subgraph, root_id: str) -> Json:
                 authors.add(key["id"])
     summary["authors"] = sorted(authors)
     return summary
+
+
+def live_section(graph: Subgraph, at: datetime | None = None) -> Json:
+    """The blast radius of an impact answer: deployments live now (or at ``at``) and those that ended.
+
+    Live now means the last report gave no end (``active_to``); with ``at``, active at that time.
+    """
+    by_id = {n.id: n for n in graph.nodes}
+    serving: dict[str, list[Edge]] = defaultdict(list)
+    for edge in graph.edges:
+        if edge.kind == "served_by" and edge.source in by_id:
+            serving[edge.target].append(edge)
+    live: list[Json] = []
+    ended: list[Json] = []
+    for node in sorted((n for n in graph.nodes if n.kind == "deployment"),
+                       key=lambda n: (environment(n), n.key["cluster"], n.label)):
+        window = deployment_window(node, serving[node.id])
+        entry = {"label": node.label, "environment": environment(node), "cluster": node.key["cluster"],
+                 "apis": sorted(by_id[e.source].label for e in serving[node.id]),
+                 "active_from": _iso(window.start), "active_to": _iso(window.end)}
+        (live if (window.contains(at) if at else window.open) else ended).append(entry)
+    return {"at": _iso(at), "deployments": live, "environments": sorted({d["environment"] for d in live}),
+            "apis": sorted({a for d in live for a in d["apis"]}), "historical": ended}
 
 
 def _dirty(node: Node) -> bool:
