@@ -124,7 +124,9 @@ def _api(store: GraphStore, text: str) -> Resolved:
         key = canonical_key(NodeKind.API, {"service": service, "version": version})
         found = store.get_nodes([node_id(NodeKind.API, key)])
     else:
-        found = store.find_nodes(NodeKind.API.value, lookup=canonical.release_version(version), limit=100)
+        # One more than the candidates listed: enough to tell "exactly one" from "ambiguous".
+        found = store.find_nodes(NodeKind.API.value, lookup=canonical.release_version(version),
+                                 limit=CANDIDATE_LIMIT + 1)
     hint = "name the service, e.g. " + (f"{found[0].key['service']}@{version}" if found else "taxi-api@v1.2.3")
     return Resolved(_one(NodeKind.API, text, found, store, hint))
 
