@@ -36,7 +36,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-store_app = typer.Typer(help="Inspect the store.", no_args_is_help=True)
+store_app = typer.Typer(help="Inspect the store, or copy it to another.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 events_app = typer.Typer(help="The event log: every event ever accepted, and whether it was applied.",
                          no_args_is_help=True)
@@ -384,6 +384,24 @@ def store_stats(fmt: PlainFormatOption = None, store: StoreOption = None) -> Non
         counts = stats[section]
         detail = ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
         typer.echo(f"{section:7} {sum(counts.values()):>8}  {detail}")
+
+
+@store_app.command("copy")
+def store_copy(
+    source: Annotated[str, typer.Argument(help="Store URI to copy from, e.g. sqlite:///lineage.db.",
+                                          show_default=False)],
+    destination: Annotated[str, typer.Argument(help="Store URI to copy to, e.g. neo4j://db:7687 (empty, or "
+                                               "holding an interrupted copy to resume).", show_default=False)],
+    batch: Annotated[int, typer.Option("--batch", min=1, max=100_000, help="Rows per transaction.")] = 5_000,
+    fmt: PlainFormatOption = None,
+) -> None:
+    """Copy a whole graph and its event log to another store (SQLite → Neo4j, Neo4j → SQLite).
+
+    Resumable: run it again after an interruption. Checked at the end by counts; exit 1 if they differ.
+    """
+    from cli.store_copy import copy_command
+
+    copy_command(source, destination, batch, _format(fmt) is Format.json)
 
 
 @events_app.command("list")

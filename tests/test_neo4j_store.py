@@ -25,7 +25,7 @@ from graph_schema.facts import EdgeFact, NodeFact, edge_fact, node_fact
 from graph_schema.kinds import NodeKind
 from lineage_service.store import StoreUnavailable, cypher, open_store
 from lineage_service.store import neo4j as backend
-from lineage_service.store.base import Batch, Direction, MissingNode, NewEvent
+from lineage_service.store.base import Batch, Direction, Edge, MissingNode, NewEvent, Node, StoredEvent
 
 T0 = datetime(2026, 11, 10, 14, 50, tzinfo=UTC)
 HOSTILE = ["HOSTILE') DETACH DELETE n //", "HOSTILE` MATCH (m) DELETE m //", "HOSTILE\" }) RETURN 1 //",
@@ -41,6 +41,8 @@ def default_answer(query: str, parameters: dict[str, Any]) -> list[dict[str, Any
         return [{"value": 0}]
     if query == cypher.LOCK_NODES:  # every node new: MERGE created it without a kind
         return [{"node": {"id": node_id, "_lock": True}} for node_id in parameters["ids"]]
+    if query == cypher.EXISTING_NODES:  # every edge end asked about is stored
+        return [{"id": node_id} for node_id in parameters["ids"]]
     return []
 
 
@@ -113,8 +115,18 @@ def exercise(store: backend.Neo4jGraphStore, text: str) -> None:
     for direction in Direction:
         for depth in (0, 1, 12):
             store.walk([text, dataset.id], direction, depth, skip_edge_kinds={text, "parent"}, at=T0, limit=5)
+    exported_node = Node(dataset.id, "dataset", {"name": text, "version": text}, text, {text: [text]}, [text],
+                         [text], T0, T0)
+    exported_edge = Edge(job.id, dataset.id, "consumed", "observed", {text: text}, [text], T0, T0, T0, None)
+    store.import_batch([exported_node], [exported_edge],
+                       [StoredEvent(text, text, T0, T0, text, "failed", text)])
+    store.export_nodes(None, 3)
+    store.export_nodes(text, 3)
+    store.export_edges(None, 3)
+    store.export_edges((text, "consumed", text), 3)
     store.set_cursor(text, text)
     store.get_cursor(text)
+    store.list_cursors()
     store.stats()
     store.clear()
 

@@ -14,7 +14,17 @@ import pytest
 
 from graph_schema.edges import Evidence
 from graph_schema.facts import EdgeFact, NodeFact, edge_fact, node_fact
-from lineage_service.store.base import Batch, Direction, GraphStore, MissingNode, NewEvent, Subgraph
+from lineage_service.store.base import (
+    Batch,
+    Direction,
+    Edge,
+    GraphStore,
+    MissingNode,
+    NewEvent,
+    Node,
+    StoredEvent,
+    Subgraph,
+)
 
 REPO = "https://github.com/nathansegers/mlops-2.0"
 SHA = "05ee055698af2171294615a1e423f71f4098628e"
@@ -389,3 +399,105 @@ def test_collector_cursors_are_kept_per_source(store: GraphStore) -> None:
     store.set_cursor("git:mlops-2.0", "a3c97f1d2e4b6a8c0e2d4f6a8b0c2e4d6f8a1b3c")
     assert store.get_cursor("git:mlops-2.0") == "a3c97f1d2e4b6a8c0e2d4f6a8b0c2e4d6f8a1b3c"
     assert store.get_cursor("kubernetes:aks-mlops-prod") == "rv-1"
+    assert store.list_cursors() == {"git:mlops-2.0": "a3c97f1d2e4b6a8c0e2d4f6a8b0c2e4d6f8a1b3c",
+                                    "kubernetes:aks-mlops-prod": "rv-1"}
+
+
+# Export and import (lineage store copy) ------------------------------------------------------
+
+def test_export_nodes_pages_through_every_node_in_id_order(store: GraphStore) -> None:
+    release(store)
+    pages, after = [], None
+    while page := store.export_nodes(after, 4):
+        assert len(page) <= 4
+        pages.append(page)
+        after = page[-1].id
+    exported = [node for page in pages for node in page]
+    assert len(pages) == 3  # nine nodes: 4 + 4 + 1
+    assert [n.id for n in exported] == sorted(n.id for n in RELEASE_NODES)
+    # A page holds whole nodes, as get_nodes reads them.
+    by_id = {n.id: n for n in store.get_nodes(n.id for n in RELEASE_NODES)}
+    assert all(node == by_id[node.id] for node in exported)
+    assert store.export_nodes(exported[-1].id, 4) == []
+    assert [n.id for n in store.export_nodes(exported[2].id, 2)] == [exported[3].id, exported[4].id]
+
+
+def test_export_edges_pages_through_every_edge_in_order(store: GraphStore) -> None:
+    release(store)
+    store.apply([batch(DEPLOYMENT, IMAGE, edge_fact(DEPLOYMENT, IMAGE, valid_from=BUILT), source="kubernetes")])
+    pages, after = [], None
+    while page := store.export_edges(after, 2):
+        pages.append(page)
+        last = page[-1]
+        after = (last.source, last.kind, last.target)
+    exported = [edge for page in pages for edge in page]
+    keys = [(e.source, e.kind, e.target) for e in exported]
+    assert keys == sorted((e.source, e.kind.value, e.target) for e in RELEASE_EDGES)
+    assert len(pages) == 5
+    # Edges carry everything neighbours() shows.
+    walked = {(e.source, e.kind, e.target): e for n in RELEASE_NODES for e in store.neighbours(n.id)[0]}
+    assert all(edge == walked[(edge.source, edge.kind, edge.target)] for edge in exported)
+    [runs_image] = [e for e in exported if e.kind == "runs_image"]
+    assert (runs_image.valid_from, sorted(runs_image.sources)) == (BUILT, ["github-actions", "kubernetes"])
+
+
+def exported_release() -> tuple[list[Node], list[Edge], list[StoredEvent]]:
+    """Nodes, edges and events as another store would export them: times, sources, states all set."""
+    first, last = BUILT - timedelta(days=3), BUILT + timedelta(hours=5)
+    image = Node(IMAGE.id, "image", IMAGE.key, IMAGE.label, {"created": "2026-11-10T14:48:00Z"}, [TAG],
+                 ["registry", "github-actions"], first, last)
+    commit = Node(COMMIT.id, "commit", COMMIT.key, COMMIT.label, {"message": "api: return a fare interval"}, [],
+                  ["git"], first, BUILT)
+    built_from = Edge(IMAGE.id, COMMIT.id, "built_from", "attested", {"predicate": "slsa"},
+                      ["provenance", "github-actions"], first, last, BUILT - timedelta(days=1), BUILT)
+    events = [StoredEvent("gha-7004455701-image", "github-actions", first, first + timedelta(seconds=2),
+                          '{"id": "gha-7004455701-image"}', "applied"),
+              StoredEvent("k8s-prod-taxi-api-8", "kubernetes", BUILT, last, '{"id": "k8s-prod-taxi-api-8"}', "failed",
+                          "edges point at nodes that are not stored")]
+    return [image, commit], [built_from], events
+
+
+def test_import_batch_writes_what_was_exported_verbatim(store: GraphStore) -> None:
+    nodes, edges, events = exported_release()
+    store.import_batch(nodes, edges, events)
+    assert sorted(store.get_nodes([IMAGE.id, COMMIT.id]), key=lambda n: n.id) == sorted(nodes, key=lambda n: n.id)
+    assert store.neighbours(IMAGE.id)[0] == edges
+    assert store.list_events() == events
+    # Imported nodes are found like applied ones: by lookup, prefix and alias.
+    assert [n.id for n in store.find_nodes("commit", lookup_prefix=SHA[:7])] == [COMMIT.id]
+    assert [n.id for n in store.find_nodes("image", alias=TAG)] == [IMAGE.id]
+    assert store.stats()["events"] == {"applied": 1, "failed": 1}
+
+
+def test_import_batch_twice_changes_nothing_and_a_newer_version_replaces(store: GraphStore) -> None:
+    nodes, edges, events = exported_release()
+    store.import_batch(nodes, edges, events)
+    store.import_batch(nodes, edges, events)
+    assert store.stats()["nodes"] == {"commit": 1, "image": 1} and store.stats()["edges"] == {"built_from": 1}
+    assert [e.id for e in store.list_events()] == [e.id for e in events]
+    image = nodes[0]
+    # Not merged as apply() would: the given version is what the store holds afterwards.
+    replaced = Node(image.id, "image", image.key, image.label, {"size": 1}, [TAG], ["registry"], BUILT, BUILT)
+    weaker = Edge(IMAGE.id, COMMIT.id, "built_from", "declared", {}, ["github-actions"], BUILT, BUILT)
+    retried = StoredEvent(events[1].id, "kubernetes", BUILT, BUILT, events[1].payload, "applied")
+    store.import_batch([replaced], [weaker], [retried])
+    assert store.get_nodes([IMAGE.id]) == [replaced]
+    assert store.neighbours(IMAGE.id)[0] == [weaker]
+    assert store.list_events() == [events[0], retried]  # the known event keeps its place in the log
+
+
+def test_imported_events_follow_the_log_in_the_order_given(store: GraphStore) -> None:
+    store.append_events([new_event("gha-1")])
+    imported = [StoredEvent(f"gha-{n}", "github-actions", BUILT, BUILT, "{}", "pending") for n in (9, 3, 5)]
+    store.import_batch([], [], imported)
+    store.append_events([new_event("gha-2")])
+    assert [e.id for e in store.list_events()] == ["gha-1", "gha-9", "gha-3", "gha-5", "gha-2"]
+    assert [e.id for e in store.list_events(after="gha-3", limit=2)] == ["gha-5", "gha-2"]
+
+
+def test_import_batch_with_an_edge_to_an_unknown_node_writes_nothing(store: GraphStore) -> None:
+    nodes, edges, events = exported_release()
+    with pytest.raises(MissingNode, match=COMMIT.id):
+        store.import_batch(nodes[:1], edges, events)
+    assert store.get_nodes([IMAGE.id]) == [] and store.list_events() == []
+    assert store.find_nodes("image", alias=TAG) == []

@@ -91,6 +91,10 @@ class NewEvent:
     payload: str
 
 
+# The position of an edge in ``export_edges`` order: (source node id, edge kind, target node id).
+EdgeCursor = tuple[str, str, str]
+
+
 class NewerStoreSchema(RuntimeError):
     """The store was written by a newer lineage-service; this one must not touch it."""
 
@@ -122,6 +126,18 @@ class GraphStore(ABC):
     def mark_failed(self, event_id: str, error: str) -> None:
         """Keep an event that could not be applied, with the reason, for a later retry."""
 
+    @abstractmethod
+    def import_batch(self, nodes: Sequence[Node], edges: Sequence[Edge], events: Sequence[StoredEvent]) -> None:
+        """Write nodes, edges and events exactly as another store exported them, in one transaction.
+
+        For ``lineage store copy``: unlike ``apply``, nothing is merged or stamped. A node, edge or
+        event already stored under the same id (edge: source, kind, target) takes the given
+        version whole (times, sources, evidence, validity, status, error); aliases are added. So
+        writing the same page twice is harmless, which is what makes an interrupted copy resumable.
+        A new event goes to the end of the log, in the order given. Raises ``MissingNode`` (and
+        changes nothing) if an edge points at a node neither stored nor in ``nodes``.
+        """
+
     # Reading -----------------------------------------------------------------------------
     @abstractmethod
     def get_nodes(self, ids: Iterable[str]) -> list[Node]:
@@ -147,6 +163,19 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
+    def export_nodes(self, after: str | None, limit: int) -> list[Node]:
+        """Up to ``limit`` nodes in id order, starting after the node id ``after`` (None: from the first)."""
+
+    @abstractmethod
+    def export_edges(self, after: EdgeCursor | None, limit: int) -> list[Edge]:
+        """Up to ``limit`` edges ordered by (source id, kind, target id), starting after ``after``.
+
+        Pages from ``export_nodes``, ``export_edges`` and ``list_events`` together read a whole
+        store, as ``lineage store copy`` does. Ids never change, so a cursor saved by an interrupted
+        copy still names the same place when it resumes.
+        """
+
+    @abstractmethod
     def get_event(self, event_id: str) -> StoredEvent | None: ...
 
     @abstractmethod
@@ -161,6 +190,10 @@ class GraphStore(ABC):
 
     @abstractmethod
     def set_cursor(self, source: str, cursor: str) -> None: ...
+
+    @abstractmethod
+    def list_cursors(self) -> dict[str, str]:
+        """Every cursor by source name (for ``lineage store copy``: collectors resume in the copy)."""
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:

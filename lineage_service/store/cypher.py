@@ -109,6 +109,7 @@ def schema_statements() -> list[str]:
 SCHEMA_VERSION = "MERGE (m:Meta {name: $name}) ON CREATE SET m.value = $value RETURN m.value AS value"
 GET_META = "MATCH (m:Meta {name: $name}) RETURN m.value AS value"
 SET_META = "MERGE (m:Meta {name: $name}) SET m.value = $value"
+LIST_META = "MATCH (m:Meta) WHERE m.name STARTS WITH $prefix RETURN m.name AS name, m.value AS value ORDER BY name"
 CLEAR = "MATCH (n) DETACH DELETE n"
 
 # Applying batches (one write transaction) ---------------------------------------------------------
@@ -297,6 +298,46 @@ def count_edges() -> str:
 
 COUNT_EVENTS = "MATCH (e:Event) RETURN e.status AS status, count(e) AS count"
 
+# Copying between stores ----------------------------------------------------------------------------
+
+# import_batch writes what another store exported: MERGE on the id and overwrite, nothing merged,
+# so a page written twice by a resumed copy ends the same. Aliases reuse WRITE_ALIASES, edges
+# write_edges, new events CREATE_EVENTS after LOCK_COUNTER and EXISTING_EVENTS.
+def import_nodes(kind: str) -> str:
+    return f"""UNWIND $rows AS row
+MERGE (n:Node {{id: row.id}})
+SET n:{label_of(kind)}, n += row.fields"""
+
+
+# Edges may only join stored nodes: the ids found here tell the backend which ends are missing.
+EXISTING_NODES = """UNWIND $ids AS id
+MATCH (n:Node {id: id})
+RETURN n.id AS id"""
+
+UPDATE_EVENTS = """UNWIND $rows AS row
+MATCH (e:Event {id: row.id})
+SET e += row"""
+
+# Pages in id order, so that a page can start with a range seek on the node_id constraint's index,
+# which yields ids in order and lets LIMIT stop early instead of sorting the store per page ("" is
+# below every id; the plan is expected, not measured: docs/neo4j.md). Edges continue after $after
+# {source, type, target}; relationship types sort as their edge kinds do (checked below), so both
+# backends page edges in the same order.
+EXPORT_NODES = f"""MATCH (n:Node)
+WHERE n.id > $after
+RETURN {_NODE} AS node
+ORDER BY n.id
+LIMIT $limit"""
+
+EXPORT_EDGES = f"""MATCH (s:Node)-[r:{_ANY_EDGE}]->(t:Node)
+WHERE s.id >= $after.source
+  AND (s.id > $after.source OR type(r) > $after.type OR (type(r) = $after.type AND t.id > $after.target))
+RETURN s.id AS source, type(r) AS type, t.id AS target, properties(r) AS fields
+ORDER BY source, type, target
+LIMIT $limit"""
+
+assert sorted(REL_TYPES) == sorted(REL_TYPES, key=REL_TYPES.__getitem__), "edge kinds and types sort apart"
+
 # Enumeration -------------------------------------------------------------------------------------
 
 WALK_DEPTH_CLASSES: Final = (0, 1, 12, MAX_WALK_DEPTH)
@@ -310,14 +351,16 @@ def all_statements() -> list[tuple[str, str]]:
     """
     statements = [(f"schema[{i}]", statement) for i, statement in enumerate(schema_statements())]
     statements += [("schema_version", SCHEMA_VERSION), ("get_meta", GET_META), ("set_meta", SET_META),
-                   ("clear", CLEAR), ("lock_nodes", LOCK_NODES), ("read_edges", READ_EDGES),
+                   ("list_meta", LIST_META), ("clear", CLEAR), ("lock_nodes", LOCK_NODES), ("read_edges", READ_EDGES),
                    ("write_aliases", WRITE_ALIASES), ("unlock_nodes", UNLOCK_NODES), ("mark_applied", MARK_APPLIED),
                    ("lock_counter", LOCK_COUNTER), ("existing_events", EXISTING_EVENTS),
                    ("create_events", CREATE_EVENTS), ("set_counter", SET_COUNTER), ("mark_failed", MARK_FAILED),
                    ("get_event", GET_EVENT), ("list_events", LIST_EVENTS), ("get_nodes", GET_NODES),
                    ("neighbours", NEIGHBOURS), ("count_nodes", count_nodes()), ("count_edges", count_edges()),
-                   ("count_events", COUNT_EVENTS)]
+                   ("count_events", COUNT_EVENTS), ("existing_nodes", EXISTING_NODES),
+                   ("update_events", UPDATE_EVENTS), ("export_nodes", EXPORT_NODES), ("export_edges", EXPORT_EDGES)]
     statements += [(f"write_nodes[{kind}]", write_nodes(kind)) for kind in LABELS]
+    statements += [(f"import_nodes[{kind}]", import_nodes(kind)) for kind in LABELS]
     statements += [(f"write_edges[{kind}]", write_edges(kind)) for kind in REL_TYPES]
     statements += [(f"find_nodes[{kind or '*'},{entry}]", find_nodes(kind, entry))
                    for kind, entry in product([None, *LABELS], FIND_ENTRIES)]

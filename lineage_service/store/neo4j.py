@@ -10,7 +10,8 @@ other transient errors by running the whole function again). Inside it, the node
 the call touches are locked, their stored state read, the merge computed in Python by
 ``lineage_service.store.merge`` (the same rules the SQLite backend computes in SQL; Neo4j cannot
 patch a JSON document without APOC) and written back with ``UNWIND $rows … MERGE`` per label and
-relationship type.
+relationship type. ``import_batch`` (``lineage store copy``) writes exported rows as they are, in
+one transaction, merging nothing.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ import orjson
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, ServiceUnavailable
 
 from graph_schema.edges import Evidence
+from graph_schema.kinds import lookup_value
 from lineage_service.store import NEO4J_SCHEMES, StoreUnavailable, cypher
 from lineage_service.store.base import (
     Batch,
     Direction,
     Edge,
+    EdgeCursor,
     GraphStore,
+    MissingNode,
     NewerStoreSchema,
     NewEvent,
     Node,
@@ -237,6 +241,61 @@ class Neo4jGraphStore(GraphStore):
     def mark_failed(self, event_id: str, error: str) -> None:
         self._write_one(cypher.MARK_FAILED, id=event_id, error=error)
 
+    def import_batch(self, nodes: Sequence[Node], edges: Sequence[Edge], events: Sequence[StoredEvent]) -> None:
+        if nodes or edges or events:
+            self._write(lambda tx: self._import(tx, nodes, edges, events))
+
+    def _import(self, tx: neo4j.ManagedTransaction, nodes: Sequence[Node], edges: Sequence[Edge],
+                events: Sequence[StoredEvent]) -> None:
+        nodes_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for node in nodes:
+            state = NodeState(node.kind, node.key, lookup_value(node.kind, node.key), node.label, node.props,
+                              tuple(node.sources), utc(node.first_seen), utc(node.last_seen))
+            nodes_by_kind[node.kind].append({"id": node.id, "fields": _node_fields(state)})
+        for kind, node_rows in nodes_by_kind.items():
+            for chunk_rows in _chunks(node_rows):
+                tx.run(cypher.import_nodes(kind), {"rows": list(chunk_rows)}).consume()
+        alias_rows = [{"id": node.id, "alias": alias} for node in nodes for alias in node.aliases]
+        for chunk_rows in _chunks(alias_rows):
+            tx.run(cypher.WRITE_ALIASES, {"rows": list(chunk_rows)}).consume()
+        # write_edges MATCHes both ends and would skip an edge to a missing node without a word.
+        ends = sorted({end for edge in edges for end in (edge.source, edge.target)})
+        found: set[str] = set()
+        for chunk in _chunks(ends):
+            found.update(record["id"] for record in tx.run(cypher.EXISTING_NODES, {"ids": list(chunk)}))
+        missing = [end for end in ends if end not in found]
+        if missing:  # raising inside the transaction function rolls the nodes back too
+            raise MissingNode(f"edges point at nodes that are not stored: {', '.join(missing[:5])}")
+        edges_by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for edge in edges:
+            edge_state = EdgeState(Evidence.parse(edge.evidence), edge.props, tuple(edge.sources), utc(edge.first_seen),
+                                   utc(edge.last_seen), utc(edge.valid_from) if edge.valid_from else None,
+                                   utc(edge.valid_to) if edge.valid_to else None)
+            edges_by_kind[edge.kind].append({"source": edge.source, "target": edge.target,
+                                             "fields": _edge_fields(edge_state)})
+        for kind, edge_rows in edges_by_kind.items():
+            for chunk_rows in _chunks(edge_rows):
+                tx.run(cypher.write_edges(kind), {"rows": list(chunk_rows)}).consume()
+        if events:
+            self._import_events(tx, events)
+
+    @staticmethod
+    def _import_events(tx: neo4j.ManagedTransaction, events: Sequence[StoredEvent]) -> None:
+        # As append_events: under the counter's lock, new events numbered after the log's end.
+        [counter] = list(tx.run(cypher.LOCK_COUNTER, {"name": cypher.EVENT_SEQ}))
+        by_id = {event.id: event for event in events}  # the last version of an id given wins
+        existing = {r["id"] for r in tx.run(cypher.EXISTING_EVENTS, {"ids": list(by_id)})}
+        rows: list[dict[str, Any]] = [
+            {"id": e.id, "source": e.source, "time": utc(e.time), "received_at": utc(e.received_at),
+             "payload": e.payload, "status": e.status, "error": e.error} for e in by_id.values()]
+        seq = int(counter["value"])
+        new = [{**row, "seq": seq + i} for i, row in enumerate((r for r in rows if r["id"] not in existing), 1)]
+        for chunk in _chunks(new):
+            tx.run(cypher.CREATE_EVENTS, {"rows": list(chunk)}).consume()
+        for chunk in _chunks([row for row in rows if row["id"] in existing]):
+            tx.run(cypher.UPDATE_EVENTS, {"rows": list(chunk)}).consume()
+        tx.run(cypher.SET_COUNTER, {"name": cypher.EVENT_SEQ, "value": seq + len(new)}).consume()
+
     # Reading -------------------------------------------------------------------------------------
     def get_nodes(self, ids: Iterable[str]) -> list[Node]:
         wanted = list(dict.fromkeys(ids))
@@ -280,6 +339,16 @@ class Neo4jGraphStore(GraphStore):
         walked = int(records[0]["walked"]) if records else 0
         return Subgraph(nodes, edges, depth_of, truncated=walked > limit)
 
+    def export_nodes(self, after: str | None, limit: int) -> list[Node]:
+        return [_node(r["node"]) for r in self._read(cypher.EXPORT_NODES, after=after or "", limit=max(limit, 0))]
+
+    def export_edges(self, after: EdgeCursor | None, limit: int) -> list[Edge]:
+        source, kind, target = after or ("", "", "")
+        # The cursor names an edge kind; the statement compares relationship types, which sort alike.
+        cursor = {"source": source, "type": cypher.rel_type_of(kind) if kind else "", "target": target}
+        records = self._read(cypher.EXPORT_EDGES, after=cursor, limit=max(limit, 0))
+        return [_edge(r["source"], r["type"], r["target"], r["fields"]) for r in records]
+
     def get_event(self, event_id: str) -> StoredEvent | None:
         records = self._read(cypher.GET_EVENT, id=event_id)
         return _event(records[0]) if records else None
@@ -295,6 +364,10 @@ class Neo4jGraphStore(GraphStore):
 
     def set_cursor(self, source: str, cursor: str) -> None:
         self._write_one(cypher.SET_META, name="cursor:" + source, value=cursor)
+
+    def list_cursors(self) -> dict[str, str]:
+        records = self._read(cypher.LIST_META, prefix="cursor:")
+        return {str(r["name"]).removeprefix("cursor:"): str(r["value"]) for r in records}
 
     def stats(self) -> dict[str, Any]:
         def counts(query: str, column: str) -> dict[str, int]:

@@ -20,10 +20,12 @@ from typing import Any
 import orjson
 
 from graph_schema.edges import Evidence
+from graph_schema.kinds import lookup_value
 from lineage_service.store.base import (
     Batch,
     Direction,
     Edge,
+    EdgeCursor,
     GraphStore,
     MissingNode,
     NewerStoreSchema,
@@ -119,6 +121,36 @@ ON CONFLICT (src, kind, dst) DO UPDATE SET
     last_seen = max(edges.last_seen, excluded.last_seen),
     valid_from = coalesce(min(edges.valid_from, excluded.valid_from), edges.valid_from, excluded.valid_from),
     valid_to = coalesce(excluded.valid_to, edges.valid_to)
+"""
+
+# Copying between stores (import_batch): rows are written as exported, replacing what a resumed
+# copy wrote before; nodes and events keep their seq, so edges, aliases and the log order stay.
+_IMPORT_NODE = """
+INSERT INTO nodes (id, kind, key, lookup, label, props, sources, first_seen, last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, key = excluded.key, lookup = excluded.lookup,
+    label = excluded.label, props = excluded.props, sources = excluded.sources,
+    first_seen = excluded.first_seen, last_seen = excluded.last_seen
+"""
+_IMPORT_EDGE = """
+INSERT INTO edges (src, dst, kind, evidence, props, sources, first_seen, last_seen, valid_from, valid_to)
+VALUES ((SELECT seq FROM nodes WHERE id = ?), (SELECT seq FROM nodes WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (src, kind, dst) DO UPDATE SET evidence = excluded.evidence, props = excluded.props,
+    sources = excluded.sources, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+    valid_from = excluded.valid_from, valid_to = excluded.valid_to
+"""
+_IMPORT_EVENT = """
+INSERT INTO events (id, source, time, received_at, payload, status, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET source = excluded.source, time = excluded.time, received_at = excluded.received_at,
+    payload = excluded.payload, status = excluded.status, error = excluded.error
+"""
+# Export order is by node ids, not seq: ids are the same in every store, so is the order. The
+# s.id range lets the unique index on nodes.id drive the scan, sorting only each node's own edges.
+_EXPORT_EDGES = """
+SELECT s.id, d.id, e.kind, e.evidence, e.props, e.sources, e.first_seen, e.last_seen, e.valid_from, e.valid_to
+FROM nodes AS s JOIN edges AS e ON e.src = s.seq JOIN nodes AS d ON d.seq = e.dst
+WHERE s.id >= :source AND (s.id, e.kind, d.id) > (:source, :kind, :target)
+ORDER BY s.id, e.kind, d.id LIMIT :limit
 """
 
 # An edge holds from its valid_from, or, without one, from when it was first reported. A window
@@ -321,6 +353,28 @@ class SQLiteGraphStore(GraphStore):
         with self._transaction() as db:
             db.execute("UPDATE events SET status = 'failed', error = ? WHERE id = ?", (error, event_id))
 
+    def import_batch(self, nodes: Sequence[Node], edges: Sequence[Edge], events: Sequence[StoredEvent]) -> None:
+        with self._transaction() as db:
+            db.executemany(_IMPORT_NODE, (
+                (n.id, n.kind, _dumps(n.key), lookup_value(n.kind, n.key), n.label, _dumps(n.props),
+                 _dumps(n.sources), timestamp(n.first_seen), timestamp(n.last_seen)) for n in nodes))
+            db.executemany("INSERT OR IGNORE INTO aliases (alias, node) SELECT ?, seq FROM nodes WHERE id = ?",
+                           ((alias, n.id) for n in nodes for alias in n.aliases))
+            try:
+                db.executemany(_IMPORT_EDGE, (
+                    (e.source, e.target, e.kind, int(Evidence.parse(e.evidence)), _dumps(e.props), _dumps(e.sources),
+                     timestamp(e.first_seen), timestamp(e.last_seen),
+                     timestamp(e.valid_from) if e.valid_from else None, timestamp(e.valid_to) if e.valid_to else None)
+                    for e in edges))
+            except sqlite3.IntegrityError:
+                ends = _dumps(sorted({end for e in edges for end in (e.source, e.target)}))
+                missing = [row[0] for row in db.execute(
+                    "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM nodes)", (ends,))]
+                raise MissingNode(f"edges point at nodes that are not stored: {', '.join(missing[:5])}") from None
+            db.executemany(_IMPORT_EVENT, (
+                (e.id, e.source, timestamp(e.time), timestamp(e.received_at), e.payload, e.status, e.error)
+                for e in events))
+
     # Reading -----------------------------------------------------------------------------
     def get_nodes(self, ids: Iterable[str]) -> list[Node]:
         rows = self._reader.execute(
@@ -384,6 +438,17 @@ class SQLiteGraphStore(GraphStore):
         edges = [_edge((ids[row[2]], ids[row[3]], row[4], row[1], *row[6:12])) for row in edge_rows]
         return Subgraph(nodes, edges, depth_of, truncated=walked > limit)
 
+    def export_nodes(self, after: str | None, limit: int) -> list[Node]:
+        rows = self._reader.execute(f"SELECT {_NODE_COLUMNS} FROM nodes AS n WHERE n.id > ? ORDER BY n.id LIMIT ?",
+                                    (after or "", max(limit, 0)))
+        return [_node(row) for row in rows]
+
+    def export_edges(self, after: EdgeCursor | None, limit: int) -> list[Edge]:
+        source, kind, target = after or ("", "", "")
+        rows = self._reader.execute(_EXPORT_EDGES, {"source": source, "kind": kind, "target": target,
+                                                    "limit": max(limit, 0)})
+        return [_edge(row) for row in rows]
+
     def get_event(self, event_id: str) -> StoredEvent | None:
         row = self._reader.execute(
             "SELECT id, source, time, received_at, payload, status, error FROM events WHERE id = ?",
@@ -407,6 +472,11 @@ class SQLiteGraphStore(GraphStore):
         with self._transaction() as db:
             db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                        ("cursor:" + source, cursor))
+
+    def list_cursors(self) -> dict[str, str]:
+        rows = self._reader.execute("SELECT substr(name, 8), value FROM meta WHERE substr(name, 1, 7) = 'cursor:' "
+                                    "ORDER BY name")
+        return dict(rows.fetchall())
 
     def stats(self) -> dict[str, Any]:
         db = self._reader
