@@ -7,7 +7,7 @@ DEMO_STORE := sqlite:///$(CURDIR)/.lineage/demo.db
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: demo test lint cypher-lint-tools bench clean
+.PHONY: demo test lint cypher-lint-tools test-services bench clean
 
 $(BIN)/lineage: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(BIN)/lineage: pyproject.toml
 demo: $(BIN)/lineage
 	LINEAGE_STORE=$(DEMO_STORE) $(BIN)/lineage demo
 
-test: $(BIN)/lineage lint cypher-lint-tools
+test: $(BIN)/lineage lint cypher-lint-tools test-services
 	$(BIN)/pytest
 
 # Reinstalled when package-lock.json is newer than the last install. Without npm the Cypher check
@@ -31,6 +31,12 @@ $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package-lock.json $(CYPHER_LINT)/package.js
 	else \
 		echo "npm not found: the Cypher check (tests/test_cypher_lint.py) cannot run"; \
 	fi
+
+# podman, docker-registry and htpasswd for the docker and registry collector tests (tests/services.py):
+# installed when missing and run as root on Debian/Ubuntu; otherwise those tests skip locally and fail
+# under CI=true.
+test-services:
+	@sh tools/test-services/install.sh
 
 lint: $(BIN)/lineage
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """``lineage collect``: run pull collectors once, or every N minutes, into a store or a service.
 
     lineage collect git --repo . [--branch main] [--since 2026-01-01] [--repo-url URL] [--name NAME]
+    lineage collect azureml --subscription ID --resource-group RG --workspace WS [--experiment NAME]
     lineage collect --config lineage.yaml [--every 5m]
     lineage collect --list
 
@@ -37,7 +38,7 @@ OK, FAILED, USAGE = 0, 1, 2
 REMOTE_BATCH_BYTES = 4 * 1024 * 1024  # well under the service's 10 MiB body limit
 
 app = typer.Typer(
-    help="Pull lineage from systems of record (git, and more to come) into the graph.\n\n"
+    help="Pull lineage from systems of record (git, container engines and registries) into the graph.\n\n"
          "[dim]lineage collect git --repo . · lineage collect --config lineage.yaml --every 5m · "
          "lineage collect --list[/dim]",
     no_args_is_help=True, invoke_without_command=True, rich_markup_mode="rich")
@@ -128,6 +129,180 @@ def git(
                 RunOptions(every, max_runs, fmt, store, url),
                 names={"path": "--repo", "branches": "--branch", "since": "--since", "repo_url": "--repo-url",
                        "remote": "--remote", "tags": "--no-tags"})
+
+
+@app.command("azureml")
+def azureml(
+    subscription: Annotated[str, typer.Option(
+        "--subscription", envvar="AZURE_SUBSCRIPTION_ID", show_envvar=True, help="The workspace's subscription id.")],
+    resource_group: Annotated[str, typer.Option("--resource-group", "-g", help="The workspace's resource group.")],
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="The Azure ML workspace name.")],
+    experiment: Annotated[list[str] | None, typer.Option(
+        "--experiment", "-e", help="Only jobs of this experiment (repeatable); default: every job.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only jobs and asset versions created after this date or time (ISO 8601).")] = None,
+    cloud: Annotated[str | None, typer.Option(
+        help="AzureUSGovernment, AzureChinaCloud, or a cloud named by ARM_CLOUD_METADATA_URL.")] = None,
+    no_endpoints: Annotated[bool, typer.Option(
+        "--no-endpoints", help="Do not read online and batch endpoints and their deployments.")] = False,
+    name: NameOption = None, every: EveryOption = None, max_runs: MaxRunsOption = None, fmt: FormatOption = None,
+    store: StoreOption = None, url: UrlOption = None,
+) -> None:
+    """Jobs, data assets, models and endpoints of an Azure ML workspace.
+
+    [dim]Signs in as DefaultAzureCredential does: az login, a managed identity, or AZURE_CLIENT_* variables.[/dim]
+
+    [dim]Incremental: the next run reads only new jobs and asset versions, and jobs that had not finished.[/dim]
+    """
+    config = {"subscription_id": subscription, "resource_group": resource_group, "workspace": workspace,
+              "experiments": experiment or [], "since": since, "cloud": cloud, "endpoints": not no_endpoints}
+    collect_one("azureml", {k: v for k, v in config.items() if v is not None}, name,
+                RunOptions(every, max_runs, fmt, store, url),
+                names={"subscription_id": "--subscription", "resource_group": "--resource-group",
+                       "workspace": "--workspace", "experiments": "--experiment", "since": "--since",
+                       "cloud": "--cloud", "endpoints": "--no-endpoints"})
+
+
+RepoUrlOption = Annotated[str | None, typer.Option(
+    "--repo-url", help="The repository of images whose labels name a revision but no source.")]
+
+
+@app.command("docker")
+def docker(
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The engine's API: unix:///run/podman/podman.sock, tcp://host:2376 (default: "
+                           "DOCKER_HOST, else the local Docker socket).")] = None,
+    repository: Annotated[list[str] | None, typer.Option(
+        "--repository", "-r", help="Only this repository, registry included (repeatable; globs: ghcr.io/org/*).",
+    )] = None,
+    repo_url: RepoUrlOption = None,
+    name: NameOption = None, every: EveryOption = None, max_runs: MaxRunsOption = None, fmt: FormatOption = None,
+    store: StoreOption = None, url: UrlOption = None,
+) -> None:
+    """Images a Docker or podman engine holds: registry digests, tags, OCI labels → commits.
+
+    [dim]Incremental: the next run emits only images that are new or changed (pushed, tagged).[/dim]
+    """
+    config = {"base_url": base_url, "repositories": repository or [], "repo_url": repo_url}
+    collect_one("docker", {k: v for k, v in config.items() if v is not None}, name,
+                RunOptions(every, max_runs, fmt, store, url),
+                names={"base_url": "--base-url", "repositories": "--repository", "repo_url": "--repo-url"})
+
+
+@app.command("registry")
+def registry(
+    registry_url: Annotated[str, typer.Option(
+        "--registry", help="ghcr.io, https://registry.example.com, http://127.0.0.1:5000 (with --insecure-http).")],
+    repository: Annotated[list[str] | None, typer.Option(
+        "--repository", "-r", help="A repository such as org/api (repeatable); default: the registry's catalog.",
+    )] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", "-t", help="Tags to collect (repeatable, globs: v*); default: every tag.")] = None,
+    mutable_tag: Annotated[list[str] | None, typer.Option(
+        "--mutable-tag", help="Tags that may move, re-checked every run (globs); default: every tag.")] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="For Basic or token auth.")] = None,
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", help="The environment variable holding the password (never on the command line).")] = None,
+    token_env: Annotated[str | None, typer.Option(
+        "--token-env", help="The environment variable holding a bearer token.")] = None,
+    insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Allow http:// (loopback, in-cluster).")]
+    = False,
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", help="CA bundle for a private certificate.")] = None,
+    repo_url: RepoUrlOption = None,
+    no_referrers: Annotated[bool, typer.Option("--no-referrers", help="Do not look for attestations.")] = False,
+    name: NameOption = None, every: EveryOption = None, max_runs: MaxRunsOption = None, fmt: FormatOption = None,
+    store: StoreOption = None, url: UrlOption = None,
+) -> None:
+    """Tags, digests, platforms, labels and attestations of an OCI registry (distribution API v2).
+
+    [dim]Incremental: tags are listed and re-resolved with HEAD; only new digests are read.[/dim]
+    """
+    config = {"registry": registry_url, "repositories": repository or [], "tags": tag, "mutable_tags": mutable_tag,
+              "username": username, "password_env": password_env, "token_env": token_env,
+              "insecure_http": insecure_http, "ca_file": ca_file, "repo_url": repo_url, "referrers": not no_referrers}
+    collect_one("registry", {k: v for k, v in config.items() if v is not None}, name,
+                RunOptions(every, max_runs, fmt, store, url),
+                names={"registry": "--registry", "repositories": "--repository", "tags": "--tag",
+                       "mutable_tags": "--mutable-tag", "username": "--username", "password_env": "--password-env",
+                       "token_env": "--token-env", "insecure_http": "--insecure-http", "ca_file": "--ca-file",
+                       "repo_url": "--repo-url", "referrers": "--no-referrers"})
+
+
+@app.command("github")
+def github(
+    repository: Annotated[list[str] | None, typer.Option(
+        "--repository", "-r", help="A repository as owner/name (repeatable): its commits and workflow runs.")] = None,
+    package: Annotated[list[str] | None, typer.Option(
+        "--package", help="A container package as owner/name, or owner/name=owner/repo to link its SHA tags to "
+                          "that repository's commits (repeatable).")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The REST API; GitHub Enterprise Server: https://HOST/api/v3.")] = None,
+    token_env: Annotated[str | None, typer.Option(
+        "--token-env", help="The environment variable holding the token (default GITHUB_TOKEN).")] = None,
+    registry: Annotated[str | None, typer.Option(
+        "--registry", help="The container registry host (default ghcr.io, or containers.HOST on GHES).")] = None,
+    since: Annotated[str | None, typer.Option(help="On the first run, leave out what is older (ISO 8601).")] = None,
+    max_rate_limit_wait: Annotated[float | None, typer.Option(
+        "--max-rate-limit-wait", help="Longest wait for GitHub's rate limit, in seconds (default 60).")] = None,
+    name: NameOption = None, every: EveryOption = None, max_runs: MaxRunsOption = None, fmt: FormatOption = None,
+    store: StoreOption = None, url: UrlOption = None,
+) -> None:
+    """Commits, workflow runs and container package versions from GitHub (token in GITHUB_TOKEN).
+
+    [dim]Incremental: the next run lists only newer commits, runs and versions, and runs not yet finished.[/dim]
+    """
+    config = {"repositories": repository or [], "packages": package or [], "base_url": base_url,
+              "token_env": token_env, "registry": registry, "since": since, "max_rate_limit_wait": max_rate_limit_wait}
+    collect_one("github", {k: v for k, v in config.items() if v is not None}, name,
+                RunOptions(every, max_runs, fmt, store, url),
+                names={"repositories": "--repository", "packages": "--package", "base_url": "--base-url",
+                       "token_env": "--token-env", "registry": "--registry", "since": "--since",
+                       "max_rate_limit_wait": "--max-rate-limit-wait"})
+
+
+@app.command("kubernetes")
+def kubernetes(
+    kubeconfig: Annotated[Path | None, typer.Option(
+        "--kubeconfig", help="A kubeconfig (default $KUBECONFIG or ~/.kube/config; in a pod, its account).")] = None,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="The kubeconfig context (default: the current one).")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="The cluster's name in deployment keys (default the context's cluster).")] = None,
+    namespace: Annotated[list[str] | None, typer.Option(
+        "--namespace", "-n", help="A namespace to read (repeatable); default every namespace.")] = None,
+    selector: Annotated[str | None, typer.Option(
+        "--selector", "-l", help="Only deployments with these labels, e.g. app.kubernetes.io/part-of=mlops.")] = None,
+    env_api_version: Annotated[str | None, typer.Option(
+        "--env-api-version", help="The variable holding the API version (default API_VERSION).")] = None,
+    env_model_version: Annotated[str | None, typer.Option(
+        "--env-model-version", help="The variable holding the model version (default MODEL_VERSION).")] = None,
+    model_name_env: Annotated[str | None, typer.Option(
+        "--model-name-env", help="The variable holding the model name (default MODEL_NAME).")] = None,
+    service_label: Annotated[str | None, typer.Option(
+        "--service-label", help="The label naming the service (default app.kubernetes.io/name).")] = None,
+    version_label: Annotated[str | None, typer.Option(
+        "--version-label", help="The label with the version when no variable has it (app.kubernetes.io/version).")
+    ] = None,
+    environment_label: Annotated[str | None, typer.Option(
+        "--environment-label", help="The label naming the environment (default: the namespace).")] = None,
+    name: NameOption = None, every: EveryOption = None, max_runs: MaxRunsOption = None, fmt: FormatOption = None,
+    store: StoreOption = None, url: UrlOption = None,
+) -> None:
+    """Deployment revisions of a Kubernetes cluster: API versions, running image digests, models.
+
+    [dim]Every run lists deployments, replicasets and pods; only revisions that changed are recorded.[/dim]
+    """
+    config = {"kubeconfig": kubeconfig, "context": context, "cluster": cluster, "namespaces": namespace or [],
+              "label_selector": selector, "env_api_version": env_api_version, "env_model_version": env_model_version,
+              "model_name_env": model_name_env, "service_label": service_label, "version_label": version_label,
+              "environment_label": environment_label}
+    collect_one("kubernetes", {k: v for k, v in config.items() if v is not None}, name,
+                RunOptions(every, max_runs, fmt, store, url),
+                names={"kubeconfig": "--kubeconfig", "context": "--context", "cluster": "--cluster",
+                       "namespaces": "--namespace", "label_selector": "--selector",
+                       "env_api_version": "--env-api-version", "env_model_version": "--env-model-version",
+                       "model_name_env": "--model-name-env", "service_label": "--service-label",
+                       "version_label": "--version-label", "environment_label": "--environment-label"})
 
 
 def collect_one(collector: str, config: dict[str, Any], name: str | None, options: RunOptions,

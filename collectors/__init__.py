@@ -33,12 +33,11 @@ if TYPE_CHECKING:
 # name (as typed in `lineage collect NAME` and in lineage.yaml) -> "module:Class".
 COLLECTORS: dict[str, str] = {
     "git": "collectors.git:GitCollector",
-    # Planned; listed as unavailable until their modules exist.
-    "github": "collectors.github:GitHubCollector",
-    "azureml": "collectors.azureml:AzureMLCollector",
+    "azureml": "collectors.azureml:AzureMLCollector",  # [azure]: azure-ai-ml, azure-identity
+    "github": "collectors.github:GitHubCollector",  # [github]: PyGithub
     "docker": "collectors.docker:DockerCollector",
-    "registry": "collectors.oci_registry:RegistryCollector",
-    "kubernetes": "collectors.kubernetes:KubernetesCollector",
+    "registry": "collectors.oci_registry:RegistryCollector",  # standard library only: no extra
+    "kubernetes": "collectors.kubernetes:KubernetesCollector",  # [k8s]: kubernetes
 }
 
 # The pyproject extra a collector's SDK comes with, for hints when its module cannot be imported
