@@ -406,3 +406,29 @@ def test_a_named_service_release_resolves_however_many_services_share_the_versio
     assert resolve(store, "api", "svc-149@v0.1.0").node.key == {"service": "svc-149", "version": "0.1.0"}
     with pytest.raises(Ambiguous):
         resolve(store, "api", "0.1.0")
+
+
+def test_a_moved_tag_resolves_to_the_digest_that_holds_it_now(store: GraphStore) -> None:
+    tag = "ghcr.io/nathansegers/azure-mlops-api:latest"
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    events = [
+        {"id": "push-1", "time": "2026-11-01T00:00:00Z", "source": "registry",
+         "nodes": [{"kind": "image", "key": {"digest": old}, "aliases": [tag], "props": {"tags": {tag: True}}}]},
+        {"id": "push-2", "time": "2026-11-10T00:00:00Z", "source": "registry",
+         "nodes": [{"kind": "image", "key": {"digest": old}, "props": {"tags": {tag: None}}},
+                   {"kind": "image", "key": {"digest": new}, "aliases": [tag], "props": {"tags": {tag: True}}}]},
+    ]
+    ingest(store, validate_all(events))
+    resolved = resolve(store, "image", tag)
+    assert resolved.node.key["digest"] == new
+    assert resolved.note and "has moved" in resolved.note and old[:19] in resolved.note
+
+
+def test_a_tag_on_two_digests_without_tag_history_stays_ambiguous(store: GraphStore) -> None:
+    tag = "ghcr.io/nathansegers/azure-mlops-api:latest"
+    events = [{"id": f"img-{n}", "time": "2026-11-01T00:00:00Z", "source": "ci",
+               "nodes": [{"kind": "image", "key": {"digest": "sha256:" + str(n) * 64}, "aliases": [tag]}]}
+              for n in (1, 2)]
+    ingest(store, validate_all(events))
+    with pytest.raises(Ambiguous):
+        resolve(store, "image", tag)

@@ -178,6 +178,13 @@ def _image(store: GraphStore, text: str) -> Resolved:
     found = store.find_nodes("image", alias=str(reference), limit=CANDIDATE_LIMIT + 1)
     if not found:
         raise _no_such_tag(store, text, reference)
+    # Aliases are history: a tag that moved is an alias of every digest it named. The docker and
+    # registry collectors keep a `tags` map where a moved tag is null on the old digest.
+    current = [n for n in found if (n.props.get("tags") or {}).get(str(reference))] if len(found) > 1 else []
+    if len(current) == 1:
+        earlier = ", ".join(n.label for n in found if n is not current[0])
+        return Resolved(current[0], f"image {text} has moved; resolved to the digest it names now, "
+                                    f"{current[0].label} (earlier: {earlier})")
     return Resolved(_one(NodeKind.IMAGE, text, found, store))
 
 
