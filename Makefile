@@ -6,8 +6,11 @@ DEMO_STORE := sqlite:///$(CURDIR)/.lineage/demo.db
 # Neo4j's Cypher parser for tests/test_cypher_lint.py, pinned by its package-lock.json.
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
+# playwright-core for tests/test_web.py, driving Debian's chromium (make test-services), pinned likewise.
+WEB_TEST := tools/web-test
+WEB_TEST_STAMP := $(WEB_TEST)/node_modules/.installed
 
-.PHONY: demo test lint cypher-lint-tools test-services bench clean
+.PHONY: demo test lint cypher-lint-tools web-test-tools test-services bench clean
 
 $(BIN)/lineage: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +21,7 @@ $(BIN)/lineage: pyproject.toml
 demo: $(BIN)/lineage
 	LINEAGE_STORE=$(DEMO_STORE) $(BIN)/lineage demo
 
-test: $(BIN)/lineage lint cypher-lint-tools test-services
+test: $(BIN)/lineage lint cypher-lint-tools web-test-tools test-services
 	$(BIN)/pytest
 
 # Reinstalled when package-lock.json is newer than the last install. Without npm the Cypher check
@@ -32,7 +35,19 @@ $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package-lock.json $(CYPHER_LINT)/package.js
 		echo "npm not found: the Cypher check (tests/test_cypher_lint.py) cannot run"; \
 	fi
 
-# podman, docker-registry and htpasswd for the docker and registry collector tests (tests/services.py):
+# Reinstalled when package-lock.json changes, as above. playwright-core downloads no browser: the
+# tests point it at /usr/bin/chromium. Without npm the web tests skip locally and fail under CI=true.
+web-test-tools: $(WEB_TEST_STAMP)
+
+$(WEB_TEST_STAMP): $(WEB_TEST)/package-lock.json $(WEB_TEST)/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(WEB_TEST) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the web explorer tests (tests/test_web.py) cannot run"; \
+	fi
+
+# podman, docker-registry and htpasswd for the docker and registry collector tests (tests/services.py),
+# and chromium for the web explorer tests (tests/test_web.py):
 # installed when missing and run as root on Debian/Ubuntu; otherwise those tests skip locally and fail
 # under CI=true.
 test-services:
@@ -46,4 +61,4 @@ bench: $(BIN)/lineage
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .lineage .pytest_cache .mypy_cache .ruff_cache $(CYPHER_LINT)/node_modules
+	rm -rf $(VENV) .lineage .pytest_cache .mypy_cache .ruff_cache $(CYPHER_LINT)/node_modules $(WEB_TEST)/node_modules .artifacts

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from lineage_service.api import problems
 from lineage_service.api.metrics import Metrics, MetricsMiddleware
-from lineage_service.api.routes import events, health, incident, openlineage, provenance, query, webhooks
+from lineage_service.api.routes import events, health, incident, openlineage, provenance, query, web, webhooks
 from lineage_service.ingest import apply_pending
 from lineage_service.settings import Settings
 from lineage_service.store import open_store
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tokens = load_tokens(settings)
     app.state.metrics = metrics
     problems.install(app)
-    for module in (query, incident, events, openlineage, provenance, webhooks, health):
+    for module in (query, incident, events, openlineage, provenance, webhooks, health, web):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The real services the docker and registry collector tests drive (tests/services.py): podman (the
 # engine, its Docker API on a unix socket), docker-registry (the distribution registry) and htpasswd
-# (apache2-utils; a bcrypt htpasswd file for the registry's Basic auth).
+# (apache2-utils; a bcrypt htpasswd file for the registry's Basic auth); and chromium, the headless
+# browser the web explorer's tests drive (tests/test_web.py, through tools/web-test).
 #
 # Idempotent: installs only what is missing, and only as root with apt-get (Debian, Ubuntu). Anywhere
 # else it says what is missing and exits 0: those tests then skip locally and fail under CI=true
@@ -13,14 +14,15 @@ missing=""
 command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 
 if [ -z "$missing" ]; then
-    echo "test services: podman, docker-registry and htpasswd are installed; nothing to do"
+    echo "test services: podman, docker-registry, htpasswd and chromium are installed; nothing to do"
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "test services: missing:$missing; install them (as root: apt-get install -y$missing)."
-    echo "test services: until then the docker and registry collector tests skip here and fail under CI=true"
+    echo "test services: until then the docker, registry and web tests skip here and fail under CI=true"
     exit 0
 fi
 echo "test services: installing$missing"
