@@ -10,7 +10,7 @@ CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 WEB_TEST := tools/web-test
 WEB_TEST_STAMP := $(WEB_TEST)/node_modules/.installed
 
-.PHONY: demo test lint cypher-lint-tools web-test-tools test-services bench clean
+.PHONY: demo test lint cypher-lint-tools web-test-tools test-services bench bench-http clean
 
 $(BIN)/lineage: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ lint: $(BIN)/lineage
 
 bench: $(BIN)/lineage
 	$(BIN)/python -m bench.run
+
+# The service over HTTP on the store `make bench` builds; needs wrk (apt-get install -y wrk).
+bench-http: $(BIN)/lineage
+	$(BIN)/python -m bench.http
 
 clean:
 	rm -rf $(VENV) .lineage .pytest_cache .mypy_cache .ruff_cache $(CYPHER_LINT)/node_modules $(WEB_TEST)/node_modules .artifacts

@@ -139,7 +139,11 @@ def machine_line(machine: Results) -> str:
 
 def table(results: Results, write: Callable[[str], None] = print) -> None:
     write(machine_line(results["machine"]))
-    rows = _rows(results)
+    print_rows(_rows(results), write)
+
+
+def print_rows(rows: list[tuple[str, str, str]], write: Callable[[str], None] = print) -> None:
+    """``metric  measured  target`` rows in aligned columns (bench.http prints its table with it too)."""
     width = max(len(metric) for metric, _, _ in rows)
     value_width = min(80, max(len(value) for _, value, _ in rows))
     write(f"{'metric':<{width}}  {'measured':<{value_width}}  target")

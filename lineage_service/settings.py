@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     # Events gathered into one transaction (one fsync) by the group-commit writer.
     max_group_events: int = Field(2_000, ge=1)
+    # Threads answering queries in each worker process, each with its own SQLite connection and
+    # 64 MB page cache. The GIL serialises the Python side of a query, so more threads add memory
+    # and contention, not throughput (docs/benchmarks.md, "Over HTTP"): scale with
+    # `lineage serve --workers`. Two, not one, so that one slow query (an impact over thousands of
+    # nodes, a substring search) does not hold up every other read of its worker.
+    query_threads: int = Field(2, ge=1, le=64)
     github_webhook_secret: SecretStr | None = None
     azure_devops_webhook_secret: SecretStr | None = None
 

@@ -184,6 +184,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert 'lineage_http_requests_total{method="GET",route="/v1/trace",status="200"}' in metrics
     assert f'lineage_events_total{{outcome="accepted"}} {len(demo_events())}.0' in metrics
     assert 'lineage_store_nodes{kind="commit"} 5.0' in metrics
+    assert "lineage_group_commits_total 1.0" in metrics  # the fixture's one POST: one group commit
 
 
 def test_openapi_documents_every_route_with_examples(client: TestClient) -> None:

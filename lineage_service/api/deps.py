@@ -17,12 +17,15 @@ from lineage_service.settings import Settings
 from lineage_service.store.base import GraphStore
 
 
-def get_store(request: Request) -> GraphStore:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the
+# threadpool, a thread hop (queue, wake-up, GIL hand-over) per dependency per request, which on
+# a trace cost about as much as building the answer (docs/benchmarks.md, "Over HTTP").
+async def get_store(request: Request) -> GraphStore:
     store: GraphStore = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
