@@ -1,8 +1,8 @@
 """``lineage serve`` as a separate process: start it, wait for ``/readyz``, read its CPU, stop it.
 
-With ``--workers N`` uvicorn's supervisor starts N worker processes; CPU time and memory are summed
-over the whole process tree, read from ``/proc`` (the server is not this process's child in the
-sense of ``wait4`` until it exits, so rusage cannot give per-phase numbers).
+With ``--workers N`` uvicorn's supervisor starts N worker processes; CPU time and memory are read
+from ``/proc`` for the whole process tree and each worker, because a child's rusage only becomes
+available once it has exited, and the benchmark needs numbers per phase of a running server.
 """
 
 from __future__ import annotations
