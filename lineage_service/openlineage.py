@@ -53,7 +53,9 @@ from typing import Any, Literal
 from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
 from graph_schema.events import MAX_FACTS_PER_EVENT, SCHEMA_VERSION
-from graph_schema.kinds import SPECS, NodeKind
+from graph_schema.kinds import NodeKind
+from lineage_service.json_reader import FieldReader
+from lineage_service.json_reader import json_type as _type
 
 SOURCE = "openlineage"
 UNVERSIONED = "unversioned"
@@ -318,60 +320,12 @@ def _content_hash(data: Json) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _type(value: object) -> str:
-    """The JSON name of a value's type, as a sender would call it."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+class _Reader(FieldReader):
+    """Reads an OpenLineage event, collecting every problem instead of stopping at the first."""
 
-
-class _Reader:
-    """Reads parsed JSON defensively, collecting every problem instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.notes: list[str] = []
-
-    def problem(self, at: str, message: str) -> None:
-        if f"{at}: {message}" not in self.problems:
-            self.problems.append(f"{at}: {message}")
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise OpenLineageRejected(self.problems)
-
-    def obj(self, parent: Json, field: str, at: str, *, required: bool = False) -> Json | None:
-        value = parent.get(field)
-        if value is None:
-            if required:
-                self.problem(at, "required, an object")
-            return None
-        if not isinstance(value, dict):
-            self.problem(at, f"expected an object, got {_type(value)}")
-            return None
-        return value
-
-    def text(self, parent: Json, at: str, *, required: bool = True) -> str | None:
-        """The string at the last part of ``at`` (``job.namespace`` reads ``namespace`` of ``parent``)."""
-        value = parent.get(at.rpartition(".")[2])
-        if value is None or value == "":
-            if required:
-                self.problem(at, "required, a non-empty string")
-            return None
-        if not isinstance(value, str):
-            self.problem(at, f"expected a string, got {_type(value)}")
-            return None
-        return value.strip() or None
+    rejection = OpenLineageRejected
 
     def facet(self, facets: Json | None, name: str, at: str) -> Json | None:
         facet = self.obj(facets, name, at) if facets is not None else None
         # A facet marked _deleted asks consumers to forget it: treat it as absent.
         return None if facet is None or facet.get("_deleted") is True else facet
-
-    def key_field(self, kind: NodeKind, field: str, value: object, at: str) -> str | None:
-        if value is None:
-            return None  # already reported where it was read
-        try:
-            return SPECS[kind].canonicalizers[field](str(value))
-        except InvalidValue as exc:
-            self.problem(at, str(exc))
-            return None

@@ -67,7 +67,9 @@ from urllib.parse import urlsplit
 from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
 from graph_schema.events import MAX_FACTS_PER_EVENT, SCHEMA_VERSION
-from graph_schema.kinds import SPECS, NodeKind
+from graph_schema.kinds import NodeKind
+from lineage_service.json_reader import FieldReader
+from lineage_service.json_reader import json_type as _type
 
 SOURCE = "slsa-provenance"
 EVIDENCE = "attested"
@@ -580,58 +582,7 @@ def _content_hash(data: Json) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _type(value: object) -> str:
-    """The JSON name of a value's type, as a sender would call it."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+class _Reader(FieldReader):
+    """Reads a provenance document, collecting every problem instead of stopping at the first."""
 
-
-class _Reader:
-    """Reads parsed JSON defensively, collecting every problem instead of stopping at the first.
-
-    ``prefix`` is prepended to field names once inside an envelope (``payload.``), so a problem names
-    the field where the sender can find it.
-    """
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.notes: list[str] = []
-        self.prefix = ""
-
-    def problem(self, at: str, message: str) -> None:
-        if (text := f"{self.prefix}{at}: {message}") not in self.problems:
-            self.problems.append(text)
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise ProvenanceRejected(self.problems)
-
-    def obj(self, parent: Json, name: str, at: str, *, required: bool = False) -> Json | None:
-        value = parent.get(name)
-        if value is None:
-            if required:
-                self.problem(at, "required, an object")
-            return None
-        if not isinstance(value, dict):
-            self.problem(at, f"expected an object, got {_type(value)}")
-            return None
-        return value
-
-    def text(self, parent: Json, at: str, *, required: bool = True) -> str | None:
-        """The string at the last part of ``at`` (``predicate.builder.id`` reads ``id`` of ``parent``)."""
-        value = parent.get(at.rpartition(".")[2])
-        if value is None or value == "":
-            if required:
-                self.problem(at, "required, a non-empty string")
-            return None
-        if not isinstance(value, str):
-            self.problem(at, f"expected a string, got {_type(value)}")
-            return None
-        return value.strip() or None
-
-    def key_field(self, kind: NodeKind, name: str, value: str, at: str) -> str | None:
-        try:
-            return SPECS[kind].canonicalizers[name](value)
-        except InvalidValue as exc:
-            self.problem(at, str(exc))
-            return None
+    rejection = ProvenanceRejected
