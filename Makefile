@@ -57,10 +57,13 @@ lint: $(BIN)/lineage
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The benchmark suite at 10k, 100k and 1M nodes (in process, over HTTP; ~25 min on 2 cores; needs wrk,
+# see test-services), then docs/benchmarks.md regenerated from bench/results/suite.json.
 bench: $(BIN)/lineage
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.suite
+	$(BIN)/python -m bench.docs
 
-# The service over HTTP on the store `make bench` builds; needs wrk (apt-get install -y wrk).
+# The service over HTTP alone, on the store `python -m bench.run` builds (1M nodes); needs wrk.
 bench-http: $(BIN)/lineage
 	$(BIN)/python -m bench.http
 

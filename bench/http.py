@@ -7,7 +7,9 @@ a separate process on a scratch copy of the core benchmark's store:
 2. ``GET /v1/trace?kind=api&ref=<service>@v<version>`` for random releases from one client
    (``wrk -c1``): latency;
 3. the same from 50 clients (``wrk -c50``): throughput and latency, while a sampler checks answers;
-4. ``POST /v1/events`` of distinct synthetic events, one per request, from 50 concurrent senders,
+4. ``GET /v1/impact?kind=dataset&ref=<name>:<version>`` for random versions of services' raw
+   datasets, from one client and from 50 (``--impact-references 0`` leaves these phases out);
+5. ``POST /v1/events`` of distinct synthetic events, one per request, from 50 concurrent senders,
    each 200 meaning "durably recorded" (WAL, ``synchronous=FULL``, group commit): events/s, the
    group commits from ``/metrics``, and the store's events checked against the acknowledged ones.
 
@@ -40,6 +42,7 @@ from bench import report
 from bench.http_clients import Release, Sampler, get, post_events, require_wrk, write_references, wrk
 from bench.http_server import Server, free_port
 from bench.machine import describe
+from bench.run import shown
 from bench.synthetic import World
 from graph_schema.canonical import display_version
 from graph_schema.kinds import NodeKind, canonical_key, node_id
@@ -72,7 +75,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds of 50-client warm-up (default 10, --quick 3)")
     parser.add_argument("--events", type=int, help="events posted per configuration (default 20,000; --quick 3,000)")
     parser.add_argument("--references", type=int, default=2_000, help="random releases to trace (default 2,000)")
-    parser.add_argument("--out", type=Path, help="results file (default bench/results/http-<N>.json)")
+    parser.add_argument("--impact-references", type=int, default=500,
+                        help="random service dataset versions for the impact phases (default 500; 0: no impact)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory holding bench.run's store, and the results (default bench/results)")
+    parser.add_argument("--out", type=Path, help="results file (default <results>/http-<N>.json)")
     return parser.parse_args(argv)
 
 
@@ -110,6 +117,18 @@ def _releases(db: Path, seed: int, count: int) -> list[Release]:
         releases.append(Release(f"{key['service']}@{version}", node_id(NodeKind.API, canonical_key(NodeKind.API, key)),
                                 f"{key['service']} {version}"))
     return releases
+
+
+def _datasets(db: Path, seed: int, count: int) -> list[Release]:
+    """Random versions of services' raw datasets (as the in-process impact sample), root id and label from the store."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT id, key, label FROM nodes WHERE kind = 'dataset' "
+                                  "AND json_extract(key, '$.name') LIKE '%-raw-%'").fetchall()
+    connection.close()
+    rows.sort()
+    return [Release(f"{key['name']}:{key['version']}", node, label, route="impact", kind="dataset")
+            for node, key, label in ((n, json.loads(k), label) for n, k, label in
+                                     random.Random(seed).sample(rows, min(count, len(rows))))]
 
 
 def _events(count: int, seed: int, first_service: int) -> list[tuple[str, bytes]]:
@@ -210,7 +229,8 @@ def _group_commits(port: int, workers: int, requests: int, attempts: int = 40) -
 
 
 def _configuration(db: Path, workers: int, releases: list[Release], references: Path,
-                   events: list[tuple[str, bytes]], args: argparse.Namespace, log: Path) -> dict[str, Any]:
+                   events: list[tuple[str, bytes]], args: argparse.Namespace, log: Path,
+                   datasets: tuple[list[Release], Path] | None = None) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     port = free_port()
     with Server(f"sqlite:///{db}", port, workers, log) as server:
@@ -233,6 +253,8 @@ def _configuration(db: Path, workers: int, releases: list[Release], references: 
             sampler.stopping.set()
             sampler.join()
         run["concurrent"] = {**concurrent, **cpu, "sampled": sampler.summary()}
+        if datasets and datasets[0]:
+            run.update(_impact_phases(server, port, datasets, args, cores))
         before = _store_events(db)
         _say(f"events, {len(events):,} from {args.clients} senders, one per request")
         (posted, acknowledged), cpu = _phase(server, lambda: post_events(port, events, args.clients), cores)
@@ -243,6 +265,17 @@ def _configuration(db: Path, workers: int, releases: list[Release], references: 
     return run
 
 
+def _impact_phases(server: Server, port: int, datasets: tuple[list[Release], Path], args: argparse.Namespace,
+                   cores: int) -> dict[str, Any]:
+    """Impact of dataset versions from 1 client and from ``args.clients``; wrk checks status and root label."""
+    path = datasets[0][0].path()
+    _say(f"impact, 1 client then {args.clients} clients, {args.seconds:g} s each")
+    single, cpu = _phase(server, lambda: wrk(port, datasets[1], 1, args.seconds, args.seed, path=path), cores)
+    many, many_cpu = _phase(server, lambda: wrk(port, datasets[1], args.clients, args.seconds, args.seed, path=path),
+                            cores)
+    return {"impact_single": {**single, **cpu}, "impact_concurrent": {**many, **many_cpu}}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     nodes = args.nodes or (QUICK_NODES if args.quick else DEFAULT_NODES)
@@ -251,36 +284,40 @@ def main(argv: list[str] | None = None) -> int:
     args.events = args.events or (3_000 if args.quick else 20_000)
     configurations = [int(n) for n in args.workers.split(",")]
     require_wrk()
-    db = RESULTS / f"bench-{nodes}-seed{args.seed}.db"
+    db = args.results / f"bench-{nodes}-seed{args.seed}.db"
     if not db.exists():
-        raise SystemExit(f"no store at {db.relative_to(ROOT)}: build it with `python -m bench.run --nodes {nodes}` "
+        raise SystemExit(f"no store at {shown(db)}: build it with `python -m bench.run --nodes {nodes}` "
                          f"(about 4 minutes at a million nodes)")
-    out = args.out or RESULTS / f"http-{nodes}.json"
-    results: dict[str, Any] = {"machine": describe(RESULTS, ROOT), "started_at": datetime.now(UTC).isoformat(),
+    out = args.out or args.results / f"http-{nodes}.json"
+    results: dict[str, Any] = {"machine": describe(args.results, ROOT), "started_at": datetime.now(UTC).isoformat(),
                                "params": {"nodes": nodes, "seed": args.seed, "workers": configurations,
                                           "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
-                                          "events": args.events, "references": args.references},
+                                          "events": args.events, "references": args.references,
+                                          "impact_references": args.impact_references},
                                "runs": {}}
     machine = results["machine"]
     _say(f"{machine['cpu']}, {machine['usable_cores']} cores, load average {machine['load_average_at_start'][0]}; "
-         f"copying {db.relative_to(ROOT)} to a scratch store")
-    scratch = RESULTS / f"http-{nodes}-seed{args.seed}-scratch.db"
+         f"copying {shown(db)} to a scratch store")
+    scratch = args.results / f"http-{nodes}-seed{args.seed}-scratch.db"
     started = time.perf_counter()
     try:
         _copy_store(db, scratch)
         releases = _releases(scratch, args.seed, args.references)
         with sqlite3.connect(scratch) as connection:
-            results["store"] = {"source": str(db.relative_to(ROOT)), "file_mb": round(db.stat().st_size / 1e6),
+            results["store"] = {"source": shown(db), "file_mb": round(db.stat().st_size / 1e6),
                                 "nodes": connection.execute("SELECT count(*) FROM nodes").fetchone()[0]}
         connection.close()
         with tempfile.TemporaryDirectory(prefix="bench-http-") as temporary:
             references = Path(temporary) / "references.tsv"
             write_references(releases, references)
+            impact_sample = _datasets(scratch, args.seed, args.impact_references) if args.impact_references else []
+            impact_references = Path(temporary) / "datasets.tsv"
+            write_references(impact_sample, impact_references)
             for index, workers in enumerate(configurations):
                 events = _events(args.events, args.seed, EVENT_SERVICES_FROM + index * 100_000)
                 log = Path(temporary) / f"serve-{workers}.log"
                 results["runs"][str(workers)] = _configuration(scratch, workers, releases, references, events,
-                                                               args, log)
+                                                               args, log, (impact_sample, impact_references))
     finally:
         _remove_store(scratch)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -328,6 +365,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                    f"{many['requests_per_s']:,} traces/s (n={many['requests']:,})"),
             ("  latency", _ms(many["latency_ms"], "p50", "p90", "p99", "max"), ""),
             ("  CPU in cores", _cpu(many, "wrk", many["requests"]), ""),
+            *_impact_rows(run),
             ("  answers checked", f"{many['wrong_status'] + single['wrong_status']} not 200 and "
                                   f"{many['wrong_root'] + single['wrong_root']} wrong roots of "
                                   f"{many['answered'] + single['answered']:,}; sampled exactly: "
@@ -344,6 +382,17 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                                     f"anonymous {run['memory']['anon_rss_mib']})", ""),
         ]
     return rows
+
+
+def _impact_rows(run: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if "impact_single" not in run:
+        return []
+    single, many = run["impact_single"], run["impact_concurrent"]
+    return [("impact, 1 client", f"{_ms(single['latency_ms'], 'p50', 'p99')} ({single['requests_per_s']:,}/s)", ""),
+            (f"impact, {many['connections']} clients",
+             f"{many['requests_per_s']:,}/s, {_ms(many['latency_ms'], 'p50', 'p99')}; "
+             f"{many['wrong_status'] + single['wrong_status']} not 200, "
+             f"{many['wrong_root'] + single['wrong_root']} wrong roots", "")]
 
 
 def write_table(results: dict[str, Any]) -> None:

@@ -43,9 +43,15 @@ class Release:
     reference: str  # service@vX.Y.Z, as `lineage trace api` takes it
     root_id: str  # the api node's id, computed from its key (not read from the service)
     label: str  # the root label the answer must carry
+    route: str = "trace"  # or "impact"
+    kind: str = "api"
 
     def query(self) -> str:
-        return f"/v1/trace?kind=api&ref={quote(self.reference, safe='')}"
+        return f"{self.path()}{quote(self.reference, safe='')}"
+
+    def path(self) -> str:
+        """The request without the reference: what trace.lua's $LINEAGE_PATH prefixes each reference with."""
+        return f"/v1/{self.route}?kind={self.kind}&ref="
 
 
 def write_references(releases: Sequence[Release], path: Path) -> None:
@@ -61,11 +67,13 @@ def require_wrk() -> str:
     return found
 
 
-def wrk(port: int, references: Path, connections: int, seconds: float, seed: int, threads: int = 1) -> dict[str, Any]:
-    """One wrk run of ``trace.lua``: its JSON summary, plus the throughput and wrk's own CPU time."""
+def wrk(port: int, references: Path, connections: int, seconds: float, seed: int, threads: int = 1,
+        path: str = "/v1/trace?kind=api&ref=") -> dict[str, Any]:
+    """One wrk run of ``trace.lua`` (requests ``path`` + a reference): its JSON summary, plus the
+    throughput and wrk's own CPU time."""
     command = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
                "-s", str(LUA), f"http://127.0.0.1:{port}"]
-    env = {**os.environ, "LINEAGE_REFS": str(references), "LINEAGE_SEED": str(seed)}
+    env = {**os.environ, "LINEAGE_REFS": str(references), "LINEAGE_SEED": str(seed), "LINEAGE_PATH": path}
     load_before = os.getloadavg()[0]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert process.stdout is not None and process.stderr is not None

@@ -93,7 +93,8 @@ def _rows(r: Results) -> list[tuple[str, str, str]]:
         ("  resolve only", _percentiles(r, "trace", "resolve_ms"), ""),
         ("  trace() only", _percentiles(r, "trace", "trace_ms"), ""),
         ("  store.walk only", _percentiles(r, "trace", "store_walk_ms"), ""),
-        ("  json.dumps of the answer", _percentiles(r, "trace", "json_dumps_ms"), ""),
+        ("  resolve + trace, CPU time", _percentiles(r, "trace", "resolve_and_trace_cpu_ms"), ""),
+        ("  JSON of the answer (orjson, as the CLI)", _percentiles(r, "trace", "json_dumps_ms"), ""),
         ("  get_nodes by id + trace()", _percentiles(r, "trace", "by_node_id_ms"), ""),
         ("  answer size (median/max)", f"{dig(r, ('trace', 'answer_nodes', 'median'))}/"
                                        f"{dig(r, ('trace', 'answer_nodes', 'max'))} nodes", ""),

@@ -5,7 +5,9 @@
 2. ``trace api <service>@<version>`` at depth 12 in process (resolve + trace) for random releases,
    with the store walk, ``json.dumps`` and the same walk in networkx (the in-memory floor) timed alone;
 3. ``impact dataset <name>:<version>`` for service datasets and shared platform datasets;
-4. ``lineage trace api … --format json`` as a new process, the way an on-call engineer runs it.
+4. ``lineage trace api … --format json`` as a new process, the way an on-call engineer runs it;
+5. when ``bench/ladybug_engine.py`` and ladybug are installed, the same walk in ladybug (an embedded
+   graph database) on the networkx graph, else ``"ladybug": {"status": "not installed"}``.
 
 The store is the shipped embedded SQLite store (WAL, ``synchronous=FULL``) in ``bench/results/``;
 results go to ``bench/results/latest.json`` and ``bench/results/nodes-<N>.json``.
@@ -28,7 +30,7 @@ from typing import Any
 
 import networkx as nx
 
-from bench import report
+from bench import ladybug_hook, report
 from bench.cold_cli import cold_cli
 from bench.floor import floor, traversed_edges
 from bench.load import BulkLoad, bulk_load, event_ingest, transaction_sweep
@@ -58,8 +60,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true",
                         help="keep an existing store of this size and seed: re-measure the queries only, and carry "
                              "the ingest numbers over from its last results")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory of the store and the result files (default bench/results)")
+    parser.add_argument("--out", type=Path, help="results file (default <results>/latest.json)")
     return parser.parse_args(argv)
+
+
+def shown(path: Path) -> str:
+    """A path as the results show it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _say(message: str) -> None:
@@ -76,15 +85,20 @@ def _world_summary(world: World) -> dict[str, Any]:
     return {"nodes": census.nodes, "by_kind": dict(sorted(census.by_kind.items())), "services": census.services,
             "releases": len(census.releases), "raw_dataset_versions": len(census.datasets),
             "largest_version_share": census.largest_version_share, "people": world.people,
-            "shared_datasets": world.shared, "seed": world.seed, "shape": asdict(world.shape)}
+            "shared_datasets": world.shared, "wide_nodes": dict(census.wide), "seed": world.seed,
+            "shape": asdict(world.shape)}
 
 
-def _load(store: GraphStore, world: World, graph: nx.DiGraph, chunk_facts: int, reuse: bool) -> BulkLoad:
+def _load(store: GraphStore, world: World, graph: nx.DiGraph, chunk_facts: int, reuse: bool,
+          node_kinds: dict[str, str] | None) -> BulkLoad:
     record = traversed_edges(graph)
 
     def on_report(item: Report) -> None:
         for edge in item.edges:
             record(edge.source, edge.target, edge.kind.value)
+        if node_kinds is not None:  # only for the ladybug comparison: ~100 MB at a million nodes
+            for node in item.nodes:
+                node_kinds[node.id] = node.kind.value
 
     _say(("regenerating the world of the kept store" if reuse else "generating and loading") +
          f" ({world.target_nodes:,} nodes)")
@@ -97,7 +111,8 @@ def _events(store: GraphStore, nodes: int, seed: int, quick: bool) -> dict[str, 
     return event_ingest(store, sample, single=50 if quick else 200, batch_size=500)
 
 
-def _queries(graph: nx.DiGraph, census: Census, args: argparse.Namespace, store_uri: str) -> dict[str, Any]:
+def _queries(graph: nx.DiGraph, census: Census, args: argparse.Namespace, store_uri: str,
+             node_kinds: dict[str, str] | None) -> dict[str, Any]:
     rng = random.Random(args.seed)
     releases = rng.sample(census.releases, min(args.traces, len(census.releases)))
     local = [f"{n}:{v}" for n, v, shared in census.datasets if not shared]
@@ -108,7 +123,10 @@ def _queries(graph: nx.DiGraph, census: Census, args: argparse.Namespace, store_
     results = measure(store_uri, releases, rng.sample(local, min(samples[0], len(local))),
                       rng.sample(shared, min(samples[1], len(shared))), DEFAULT_DEPTH, warmup=min(100, len(releases)))
     traced = results["trace"]
-    traced.update(floor(graph, traced.pop("roots"), traced.pop("walk_counts"), DEFAULT_DEPTH))
+    roots, counts = traced.pop("roots"), [tuple(pair) for pair in traced.pop("walk_counts")]
+    traced.update(floor(graph, roots, counts, DEFAULT_DEPTH))
+    _say("ladybug comparison" if node_kinds is not None else "ladybug comparison: not installed, skipped")
+    results["ladybug"] = ladybug_hook.compare(graph, roots, DEFAULT_DEPTH, node_kinds, counts, args.results)
     resolved = traced.pop("resolved")
     _say(f"cold CLI, {args.cli_runs} runs")
     results["cli"] = cold_cli(store_uri, rng.sample(resolved, len(resolved)), args.cli_runs)
@@ -119,7 +137,7 @@ def _store_summary(store: GraphStore, db: Path, nodes: int) -> dict[str, Any]:
     stats = store.stats()
     size = db.stat().st_size
     wal = Path(f"{db}-wal")
-    return {"path": str(db.relative_to(ROOT)), "nodes": sum(stats["nodes"].values()),
+    return {"path": shown(db), "nodes": sum(stats["nodes"].values()),
             "edges": sum(stats["edges"].values()), "edges_by_kind": stats["edges"], "events": stats["events"],
             "file_mb": round(size / 1e6, 1), "wal_mb": round(wal.stat().st_size / 1e6, 1) if wal.exists() else 0,
             "bytes_per_node": round(size / max(1, nodes))}
@@ -152,8 +170,8 @@ def _writes_on_a_copy(db: Path, nodes: int, args: argparse.Namespace) -> tuple[d
     return events, sweep
 
 
-def _carried_over(nodes: int, seed: int) -> dict[str, Any]:
-    previous = RESULTS / f"nodes-{nodes}.json"
+def _carried_over(results_dir: Path, nodes: int, seed: int) -> dict[str, Any]:
+    previous = results_dir / f"nodes-{nodes}.json"
     if not previous.exists():
         return {}
     data = json.loads(previous.read_text())
@@ -170,19 +188,20 @@ def main(argv: list[str] | None = None) -> int:
     nodes = args.nodes or (QUICK_NODES if args.quick else DEFAULT_NODES)
     args.traces = args.traces or (1000 if args.quick else 2000)
     args.cli_runs = args.cli_runs or (10 if args.quick else 15)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    db = RESULTS / f"bench-{nodes}-seed{args.seed}.db"
+    args.results.mkdir(parents=True, exist_ok=True)
+    args.out = args.out or args.results / "latest.json"
+    db = args.results / f"bench-{nodes}-seed{args.seed}.db"
     reuse = args.reuse and db.exists()
     if not reuse:
         _remove_store(db)
     started = time.perf_counter()
-    results: dict[str, Any] = {"machine": describe(RESULTS, ROOT), "started_at": datetime.now(UTC).isoformat(),
+    results: dict[str, Any] = {"machine": describe(args.results, ROOT), "started_at": datetime.now(UTC).isoformat(),
                                "params": {"nodes": nodes, "seed": args.seed, "traces": args.traces,
                                           "cli_runs": args.cli_runs, "chunk_facts": args.chunk_facts,
                                           "reused_store": reuse}}
     machine = results["machine"]
     _say(f"{machine['cpu']}, {machine['usable_cores']} cores, {machine['memory_gib']} GiB, Python {machine['python']}, "
-         f"SQLite {machine['sqlite']}, store {db.relative_to(ROOT)}")
+         f"SQLite {machine['sqlite']}, store {shown(db)}")
     graph: nx.DiGraph = nx.DiGraph()
     world = World(nodes, args.seed)
     with open_store(f"sqlite:///{db}") as store:
@@ -191,18 +210,23 @@ def main(argv: list[str] | None = None) -> int:
         # here builds reference cycles, so the load runs without it, and then the graph is frozen out
         # of its sight.
         gc.disable()
-        load = _load(store, world, graph, args.chunk_facts, reuse)
+        node_kinds: dict[str, str] | None = {} if ladybug_hook.engine()[0] is not None else None
+        load = _load(store, world, graph, args.chunk_facts, reuse, node_kinds)
+        if reuse and sum(store.stats()["nodes"].values()) != world.census.nodes:
+            raise SystemExit(f"--reuse: {shown(db)} does not hold the world the generator makes now "
+                             f"({world.census.nodes:,} nodes): it was built by another version of "
+                             "bench/synthetic.py; run without --reuse to rebuild it")
         gc.collect()
         gc.freeze()
         gc.enable()
     results["world"] = _world_summary(world)
     results["ingest"] = load.summary()
     if reuse:
-        results.update(_carried_over(nodes, args.seed))
+        results.update(_carried_over(args.results, nodes, args.seed))
     else:
         results["events"], results["ingest"]["at_full_size"] = _writes_on_a_copy(db, nodes, args)
     results["memory"] = {"bench_peak_rss_after_load_mib": peak_rss_mib()}
-    results.update(_queries(graph, world.census, args, f"sqlite:///{db}"))
+    results.update(_queries(graph, world.census, args, f"sqlite:///{db}", node_kinds))
     with open_store(f"sqlite:///{db}") as store:
         results["store"] = _store_summary(store, db, world.census.nodes)
     results["networkx_ratio"] = {"walk_p50": _ratio(results["trace"], "store_walk_ms"),
@@ -214,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     results["finished_at"] = datetime.now(UTC).isoformat()
     text = json.dumps(results, indent=2, default=str)
-    for path in {args.out, RESULTS / f"nodes-{nodes}.json"}:
+    for path in {args.out, args.results / f"nodes-{nodes}.json"}:
         path.write_text(text + "\n")
     report.table(results)
-    print(f"\nresults: {args.out} and {RESULTS / f'nodes-{nodes}.json'} ({results['elapsed_seconds']:.0f} s in all)")
+    print(f"\nresults: {args.out} and {args.results / f'nodes-{nodes}.json'} "
+          f"({results['elapsed_seconds']:.0f} s in all)")
     return 0
 
 

@@ -8,6 +8,9 @@ steps, submitted by a CI run) that register model versions, image builds tagged 
 semver, and Kubernetes or Azure ML deployments in dev and prod whose env carries ``API_VERSION`` and
 ``MODEL_VERSION``. A data platform publishes weekly snapshots of a few shared datasets that many
 services train on, so impact questions fan out across services as they do in real organisations.
+And, as in real organisations, a few nodes are very wide: a reference dataset that every training
+step reads and a dependency bot that authors ~30% of all commits (~100k and ~57k neighbours at a
+million nodes), where a walk's per-node fan-out matters.
 
 Everything is seeded per service, so a given (scale, seed) always yields the same graph, and the
 history is produced as a stream of ``Report``s: what one source said at one time. A report becomes
@@ -31,6 +34,8 @@ from lineage_service.store.base import Batch
 Json = dict[str, Any]
 EPOCH = datetime(2023, 1, 2, tzinfo=UTC)
 SHARED_WEEKS = 80  # the data platform's snapshot history covers the services' whole timeline
+REFERENCE_DATASET = ("platform-reference", "1")  # name, version: read by every training step
+BOT_AUTHOR = "deps-bot@example.com"
 
 _DOMAINS = ("taxi-fare", "churn", "fraud", "pricing", "eta", "recsys", "search-rank", "demand", "credit-risk",
             "ad-ctr", "forecast", "anomaly", "ocr", "sentiment", "routing", "inventory")
@@ -53,6 +58,11 @@ class Shape:
     prod_promotion: float = 0.8  # releases that reach prod after dev
     dirty_tree: float = 0.02  # jobs submitted from a dirty working tree
     people_per_node: float = 1 / 300  # size of the global pool of authors
+    # Very wide nodes, as real organisations have: a dependency bot authors a large share of all
+    # commits, and every training step reads one reference dataset of the data platform, so at a
+    # million nodes both have ~100k neighbours (impact through them is where a walk's fan-out hurts).
+    bot_commits: float = 0.3
+    reads_reference_data: bool = True
 
 
 @dataclass
@@ -132,6 +142,7 @@ class Census:
     releases: list[tuple[str, str]] = field(default_factory=list)  # (service, display version)
     datasets: list[tuple[str, str, bool]] = field(default_factory=list)  # raw versions: (name, version, shared)
     largest_version_share: int = 0  # most services that released the same version
+    wide: dict[str, int] = field(default_factory=dict)  # neighbours of the very wide nodes, by reference
 
     def count(self, fact: NodeFact) -> NodeFact:
         self.nodes += 1
@@ -169,6 +180,19 @@ class World:
     def person(self, rng: random.Random) -> NodeFact:
         return node_fact(NodeKind.PERSON, {"id": f"dev{rng.randrange(self.people):05d}@example.com"})
 
+    @staticmethod
+    def reference_dataset() -> NodeFact:
+        """The data platform's reference dataset that every training step reads (a very wide node)."""
+        return node_fact(NodeKind.DATASET, {"name": REFERENCE_DATASET[0], "version": REFERENCE_DATASET[1]})
+
+    @staticmethod
+    def bot() -> NodeFact:
+        """The dependency bot that authors a large share of all commits (a very wide node)."""
+        return node_fact(NodeKind.PERSON, {"id": BOT_AUTHOR})
+
+    def widen(self, reference: str) -> None:
+        self.census.wide[reference] = self.census.wide.get(reference, 0) + 1
+
     def shared_dataset(self, number: int, week: int) -> NodeFact:
         return node_fact(NodeKind.DATASET, {"name": f"platform-events-{number:03d}", "version": str(week + 1)})
 
@@ -182,6 +206,11 @@ class World:
         for week in range(SHARED_WEEKS):
             when = EPOCH + timedelta(weeks=week)
             report = Report(f"platform-snapshots-{week}", "azureml", when)
+            if week == 0 and self.shape.reads_reference_data:
+                self.census.count(report.describe(node_fact(
+                    NodeKind.DATASET, self.reference_dataset().key,
+                    {"uri": "abfss://lake@platform.dfs.core.windows.net/reference/", "type": "mltable",
+                     "created": _iso(when)})))
             for number in range(self.shared):
                 uri = f"abfss://lake@platform.dfs.core.windows.net/events/{number:03d}/{when:%Y-%m-%d}/"
                 snapshot = self.census.count(report.describe(node_fact(
@@ -199,6 +228,8 @@ class ServiceHistory:
     def __init__(self, world: World, index: int) -> None:
         self.world, self.shape = world, world.shape
         self.rng = random.Random(f"{world.seed}/service/{index}")
+        # The bot's draws come from their own stream, so the rest of the world is the same with or without it.
+        self.bot_rng = random.Random(f"{world.seed}/bot/{index}")
         rng = self.rng
         self.name = f"{rng.choice(_DOMAINS)}-{index:05d}-api"
         org = f"org{index % 23:02d}"
@@ -303,6 +334,9 @@ class ServiceHistory:
         self.pushed = []
         for _ in range(1 + int(self.rng.expovariate(1 / (self.shape.commits_per_release - 1)))):
             author = self.rng.choice(self.team)
+            if self.bot_rng.random() < self.shape.bot_commits:
+                author = self.world.bot()
+                self.world.widen(f"person {BOT_AUTHOR}")
             if author.key["id"] not in self.world.described_people:
                 self.world.described_people.add(author.key["id"])
                 self.world.census.count(report.describe(author))
@@ -382,6 +416,11 @@ class ServiceHistory:
             asked = {"requested_as": "latest"} if self.rng.random() < 0.3 else None
             report.link(prep, dataset, EdgeKind.CONSUMED, props=asked)
         self.prepped += 1
+        if self.world.shape.reads_reference_data:
+            reference = self.world.reference_dataset()
+            for step in ("prep_data", "train_model", "evaluate_model"):
+                report.link(steps[step], reference, EdgeKind.CONSUMED)
+                self.world.widen("dataset {}:{}".format(*REFERENCE_DATASET))
         for split, consumer in (("train", "train_model"), ("test", "evaluate_model")):
             key = {"name": f"{self.name}-{split}", "version": str(self.prepped)}
             prepared = self._new(report, NodeKind.DATASET, key,

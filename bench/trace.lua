@@ -1,7 +1,8 @@
--- wrk script for bench/http.py: GET /v1/trace for random releases, checking every answer.
+-- wrk script for bench/http.py: GET /v1/trace for random releases (or, with $LINEAGE_PATH set to
+-- "/v1/impact?kind=dataset&ref=", /v1/impact for random dataset versions), checking every answer.
 --
 -- $LINEAGE_REFS names a file of "<url-encoded service@vX.Y.Z>\t<expected root label>" lines. Each
--- request picks a release at random; each answer must be a 200 whose root (the first "label" of
+-- request picks a reference at random; each answer must be a 200 whose root (the first "label" of
 -- the body: orjson keeps the answer's key order, and root comes first) is one of the expected
 -- labels. wrk cannot tell which request an answer belongs to when a thread drives several
 -- connections, so bench/http.py also samples exact answers from Python while wrk runs.
@@ -14,6 +15,7 @@ for line in io.lines(os.getenv("LINEAGE_REFS")) do
   labels[label] = true
 end
 
+local path = os.getenv("LINEAGE_PATH") or "/v1/trace?kind=api&ref="
 local threads = {}
 
 function setup(thread)
@@ -27,7 +29,7 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/v1/trace?kind=api&ref=" .. refs[math.random(#refs)])
+  return wrk.format("GET", path .. refs[math.random(#refs)])
 end
 
 function response(status, headers, body)

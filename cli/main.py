@@ -69,6 +69,11 @@ PlainFormatOption = Annotated[Format | None, typer.Option(
     "--format", "-f", callback=_no_graph_format,
     help="Output: tree (default on a terminal) or json (default otherwise).")]
 DepthOption = Annotated[int, typer.Option("--depth", "-d", min=1, max=50, help="How many links to follow.")]
+# 100 and 10,000 are lineage_service.query.cursors.DEFAULT_FANOUT and MAX_FANOUT, not imported: fast start.
+FanoutOption = Annotated[int, typer.Option(
+    "--fanout", min=1, max=10_000,
+    help="Most links of one kind followed from any node, the newest first; the rest are counted and paged "
+         "with `lineage neighbours`.")]
 KindArgument = Annotated[str, typer.Argument(
     help="What the reference names: api, deployment, image, model, job, dataset, run, commit, repo, person.",
     show_default=False)]
@@ -177,16 +182,16 @@ def _remote_call(url: str, call: Callable[[Any], Any]) -> Any:
 
 
 def _answer(direction: str, kind: str, reference: list[str], depth: int, at: str | None, fmt: Format | None,
-            store_uri: str | None, url: str | None) -> None:
+            store_uri: str | None, url: str | None, fanout: int = 100) -> None:
     from lineage_service.query import answers
     from lineage_service.store.base import Direction
 
     _check_time(at)
     ref = " ".join(reference)
     answer = _ask(url, store_uri, "/v1/trace" if direction == "upstream" else "/v1/impact",
-                  {"kind": kind, "ref": ref, "depth": depth, "at": at},
+                  {"kind": kind, "ref": ref, "depth": depth, "at": at, "fanout": fanout},
                   lambda store: answers.lineage(store, Direction(direction), kind, ref, depth=depth,
-                                                at=answers.parse_moment(at) if at else None))
+                                                at=answers.parse_moment(at) if at else None, fanout=fanout))
     print_answer_as(answer, _format(fmt))
 
 
@@ -206,23 +211,25 @@ def print_answer_as(answer: dict[str, Any], fmt: Format) -> None:
 
 @app.command()
 def trace(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
-          fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
+          fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None,
+          fanout: FanoutOption = 100) -> None:
     """What produced it: follow links upstream to images, commits, models, jobs and datasets.
 
     [dim]Examples: lineage trace api v1.2.3 · lineage trace model taxi-model:3 · lineage trace image
     ghcr.io/nathansegers/azure-mlops-api:v1.2.3 --format mermaid[/dim]
     """
-    _answer("upstream", kind, reference, depth, at, fmt, store, url)
+    _answer("upstream", kind, reference, depth, at, fmt, store, url, fanout)
 
 
 @app.command()
 def impact(kind: KindArgument, reference: ReferenceArgument, depth: DepthOption = 12, at: AtOption = None,
-           fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None) -> None:
+           fmt: FormatOption = None, store: StoreOption = None, url: UrlOption = None,
+           fanout: FanoutOption = 100) -> None:
     """What was made from it: follow links downstream to models, images, deployments and APIs.
 
     [dim]Example: lineage impact dataset green-taxi-data:5[/dim]
     """
-    _answer("downstream", kind, reference, depth, at, fmt, store, url)
+    _answer("downstream", kind, reference, depth, at, fmt, store, url, fanout)
 
 
 @app.command()
@@ -253,6 +260,10 @@ def show(kind: KindArgument, reference: ReferenceArgument, fmt: PlainFormatOptio
             other = link["node"] or {"kind": "?", "label": link["target"]}
             console.print(f"  {link['kind']} {arrow} {other['kind']} {other['label']}  "
                           f"[{link['props']['evidence']} · {', '.join(link['props']['sources'])}]", markup=False)
+        for more in data.get("more", []):
+            if more["direction"] == title:
+                console.print(Text(f"  … and {more['total'] - more['shown']:,} more ({more['see']} to page)",
+                                   style="dim"))
 
 
 @app.command()
@@ -458,12 +469,18 @@ def serve(
     """
     import os
 
+    from pydantic import ValidationError
+
     from lineage_service.api.app import load_tokens
     from lineage_service.settings import Settings, is_loopback
     from lineage_service.tokens import TokenConfigError
 
     overrides = {name: value for name, value in (("host", host), ("port", port), ("store", store)) if value}
-    settings = Settings(**overrides, **({"insecure": True} if insecure else {}))  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides, **({"insecure": True} if insecure else {}))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        # The messages only: an input value may be a secret (a token, a webhook secret).
+        _fail("; ".join(f"LINEAGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()), USAGE)
     try:
         tokens = load_tokens(settings)
     except (TokenConfigError, OSError) as exc:
@@ -493,12 +510,30 @@ app.add_typer(token_app, name="token")
 def token_create(
     name: Annotated[str, typer.Argument(help="Who or what uses it, e.g. ci-pipeline or oncall.")],
     scopes: Annotated[str, typer.Option(help="Comma-separated: read, ingest, admin.")] = "read",
+    expires: Annotated[str | None, typer.Option(
+        help="Last day it is valid (2026-12-31, through the end of that day UTC) or an ISO time; "
+             "default: never expires.")] = None,
 ) -> None:
-    """Print a new token and the line to add to LINEAGE_TOKENS_FILE; the service keeps only its hash."""
-    from lineage_service.tokens import TokenConfigError, hash_token, new_token, parse_tokens
+    """Print a new token and the line to add to LINEAGE_TOKENS_FILE; the service keeps only its hash.
 
+    [dim]The service re-reads LINEAGE_TOKENS_FILE when it changes: add 'revoked' to a line (or delete
+    it) to revoke a token without a restart.[/dim]
+    """
+    from datetime import UTC, datetime
+
+    from lineage_service.tokens import TokenConfigError, hash_token, new_token, parse_expiry, parse_tokens
+
+    if expires:
+        try:
+            moment = parse_expiry(expires.strip())
+        except ValueError as exc:
+            _fail(f"--expires: {exc}", USAGE)
+        if moment <= datetime.now(UTC):
+            _fail(f"--expires: {expires} is already past; give a later date", USAGE)
+        # A day stays a day; a time is written without spaces, which separate the line's fields.
+        expires = expires.strip() if len(expires.strip()) == 10 else moment.isoformat()
     token = new_token()
-    line = f"{name} {scopes} {hash_token(token)}"
+    line = f"{name} {scopes} {hash_token(token)}" + (f" expires={expires}" if expires else "")
     try:
         parse_tokens(line, "the new token line")
     except TokenConfigError as exc:
@@ -507,8 +542,11 @@ def token_create(
                f"line for LINEAGE_TOKENS_FILE:\n  {line}")
 
 
-# The incident commands (diff, history, running, verify, gaps) register themselves on `app`.
+# The incident commands (diff, history, running, verify, gaps) register themselves on `app`, and
+# `events replay|retry` and `store check` on their sub-apps.
+from cli import events as _events  # noqa: E402, F401
 from cli import incident as _incident  # noqa: E402, F401
+from cli import neighbours as _neighbours  # noqa: E402, F401
 
 
 def main() -> None:

@@ -82,6 +82,10 @@ def lineage_tree(answer: Json) -> Tree:
                     following.append(link["child"])
         frontier = following
     tree = Tree(_node_text(root))
+    # Links a fan-out cap left unfollowed, shown under their node after the ones that were followed.
+    capped: dict[str, list[Json]] = defaultdict(list)
+    for more in answer.get("more", []):
+        capped[more["node"]].append(more)
 
     def grow(branch: Tree, node_id: str) -> None:
         for link in children.get(node_id, []):
@@ -92,6 +96,9 @@ def lineage_tree(answer: Json) -> Tree:
                 branch.add(Text.assemble(label, Text("  (expanded elsewhere)", style="dim")))
             else:
                 grow(branch.add(label), child["id"])
+        for more in capped.get(node_id, []):
+            branch.add(Text(f"… and {more['total'] - more['shown']:,} more {more['edge_kind']} "
+                            f"({more['see']} to page)", style="dim italic"))
 
     grow(tree, root["id"])
     return tree

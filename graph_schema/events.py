@@ -29,12 +29,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -47,8 +50,8 @@ from pydantic import (
 
 from graph_schema.canonical import InvalidValue
 from graph_schema.edges import EdgeKind, Evidence, check_edge, parse_edge_kind
-from graph_schema.facts import EdgeFact, NodeFact, canonical_aliases, edge_fact, node_fact
-from graph_schema.kinds import NodeKind, canonical_key, node_id, parse_kind
+from graph_schema.facts import EdgeFact, NodeFact, canonical_aliases, edge_fact
+from graph_schema.kinds import NodeKind, canonical_key, label, lookup_value, node_id, parse_kind
 
 SCHEMA_VERSION = "lineage-event/1"
 MAX_FACTS_PER_EVENT = 10_000
@@ -84,6 +87,24 @@ def _storable_props(props: dict[str, JsonValue]) -> dict[str, JsonValue]:
 StorableProps = Annotated[dict[str, JsonValue], AfterValidator(_storable_props)]
 
 
+def _iso_time(value: object) -> object:
+    """Times are ISO 8601 text: pydantic alone would also take ``0`` or ``"1700000000"`` as Unix seconds."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise InvalidValue(f"expected an ISO 8601 time with a timezone, e.g. 2026-11-20T14:05:00Z; "
+                           f"got {type(value).__name__}")
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidValue(f"expected an ISO 8601 time with a timezone, e.g. 2026-11-20T14:05:00Z; "
+                           f"got {value[:40]!r}") from None
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+
+
 class NodeRef(_Strict):
     """A node by kind and natural key, e.g. ``{"kind": "model", "key": {"name": "taxi-model", "version": "3"}}``."""
 
@@ -104,7 +125,9 @@ class NodeRef(_Strict):
         object.__setattr__(self, "key", canonical_key(self.kind, self.key))
         return self
 
-    @property
+    # Cached: validation, facts() and the edge checks ask for it ~30 times per event, and each
+    # time it hashed the key again. The model is frozen and the key canonical once validated.
+    @cached_property
     def id(self) -> str:
         return node_id(self.kind, self.key)  # type: ignore[arg-type]
 
@@ -130,8 +153,8 @@ class EdgeIn(_Strict):
     kind: EdgeKind | None = None
     evidence: Evidence = Evidence.DECLARED
     props: StorableProps = Field(default_factory=dict)
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: IsoTime | None = None
+    valid_to: IsoTime | None = None
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -167,7 +190,7 @@ class EdgeIn(_Strict):
 class LineageEvent(_Strict):
     schema_: Literal["lineage-event/1"] = Field("lineage-event/1", alias="schema")
     id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    time: AwareDatetime
+    time: IsoTime
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     nodes: list[NodeIn] = Field(default_factory=list, max_length=MAX_FACTS_PER_EVENT)
     edges: list[EdgeIn] = Field(default_factory=list, max_length=MAX_FACTS_PER_EVENT)
@@ -193,7 +216,11 @@ class LineageEvent(_Strict):
         """The event as canonical facts; nodes declared twice are merged in order."""
         merged: dict[str, NodeFact] = {}
         for node in self.nodes:
-            fact = node_fact(node.kind, node.key, node.props, node.aliases)
+            # The key is canonical and its id known since validation: no need for node_fact to
+            # canonicalize and hash it again.
+            fact = NodeFact(node.id, node.kind, node.key, label(node.kind, node.key),  # type: ignore[arg-type]
+                            lookup_value(node.kind, node.key), dict(node.props),  # type: ignore[arg-type]
+                            canonical_aliases(node.kind, node.aliases))
             if (earlier := merged.get(fact.id)) is not None:
                 fact = replace(fact, props={**earlier.props, **fact.props},
                                aliases=tuple(dict.fromkeys(earlier.aliases + fact.aliases)))

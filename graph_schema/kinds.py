@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
@@ -110,11 +111,15 @@ SPECS: dict[NodeKind, KindSpec] = {
 KIND_NAMES = ", ".join(kind.value for kind in NodeKind)
 
 
+# A dict lookup: calling the enum goes through EnumType.__call__, twice per edge of every event.
+_KINDS_BY_VALUE = {kind.value: kind for kind in NodeKind}
+
+
 def parse_kind(value: str) -> NodeKind:
-    try:
-        return NodeKind(value.strip().lower())
-    except ValueError:
-        raise InvalidValue(f"unknown node kind {value!r}; expected one of: {KIND_NAMES}") from None
+    kind = _KINDS_BY_VALUE.get(value.strip().lower())
+    if kind is None:
+        raise InvalidValue(f"unknown node kind {value!r}; expected one of: {KIND_NAMES}")
+    return kind
 
 
 def canonical_key(kind: NodeKind, key: Mapping[str, object]) -> dict[str, str]:
@@ -122,6 +127,22 @@ def canonical_key(kind: NodeKind, key: Mapping[str, object]) -> dict[str, str]:
 
     Raises ``InvalidValue`` naming the field (``key.sha: expected …``) on the first problem.
     """
+    # An event names each node again in every edge that touches it, and a stream of events names
+    # the same commits, datasets and people over and over: remember recent answers. The value's
+    # type is part of the cache key, or ``True`` would find the answer for ``1`` (they are equal).
+    try:
+        typed = tuple((name, type(value), value) for name, value in key.items())
+        return dict(_cached_canonical_key(kind, typed))
+    except TypeError:  # an unhashable value (a list, an object): not cached, and refused below
+        return _canonical_key(kind, key)
+
+
+@lru_cache(maxsize=8192)
+def _cached_canonical_key(kind: NodeKind, typed: tuple[tuple[str, type, object], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(_canonical_key(kind, {name: value for name, _, value in typed}).items())
+
+
+def _canonical_key(kind: NodeKind, key: Mapping[str, object]) -> dict[str, str]:
     spec = SPECS[kind]
     unknown = sorted(set(key) - set(spec.key_fields))
     if unknown:

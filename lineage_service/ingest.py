@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graph_schema.events import EventRejected, LineageEvent, parse_event
-from lineage_service.store.base import Batch, GraphStore, MissingNode, NewEvent
+from lineage_service.store.base import Batch, GraphStore, MissingNode, NewEvent, StoredEvent
 
 
 @dataclass
@@ -111,11 +111,34 @@ def ingest_groups(store: GraphStore, groups: Sequence[Sequence[LineageEvent]]) -
     return results
 
 
-def apply_pending(store: GraphStore, limit: int = 10_000) -> IngestResult:
+def apply_pending(store: GraphStore, limit: int = 10_000,
+                  statuses: Sequence[str] = ("pending", "failed")) -> IngestResult:
     """Apply events that were recorded but not applied (after a crash, or a fix for a failure)."""
     result = IngestResult()
-    pending = [e for status in ("pending", "failed") for e in store.list_events(status=status, limit=limit)]
+    pending = [e for status in statuses for e in store.list_events(status=status, limit=limit)]
     events = [LineageEvent.model_validate_json(stored.payload) for stored in pending]
+    result.accepted = [e.id for e in events]
+    batches = _apply(store, events)
+    for event in events:
+        _count(result, event.id, batches)
+    return result
+
+
+def apply_logged(store: GraphStore, logged: Sequence[StoredEvent]) -> IngestResult:
+    """Apply events already in the log, in the order given (``lineage events retry``, replay).
+
+    An event whose payload is no longer a valid lineage event (written by an older version, or by
+    hand) is marked failed with the reason instead of stopping the others.
+    """
+    result = IngestResult()
+    events = []
+    for stored in logged:
+        try:
+            events.append(LineageEvent.model_validate_json(stored.payload))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            error = f"the logged payload is not a valid lineage event: {str(exc).splitlines()[0]}"
+            store.mark_failed(stored.id, error)
+            result.failed[stored.id] = error
     result.accepted = [e.id for e in events]
     batches = _apply(store, events)
     for event in events:

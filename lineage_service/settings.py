@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,8 +34,30 @@ class Settings(BaseSettings):
     # `lineage serve --workers`. Two, not one, so that one slow query (an impact over thousands of
     # nodes, a substring search) does not hold up every other read of its worker.
     query_threads: int = Field(2, ge=1, le=64)
+    # Request-rate budgets per caller (token name, or client address when the service is open), in
+    # the notation of the `limits` library: "50/second", "3000 per minute", "10/second;200/minute".
+    # Off by default: one CI runner or the benchmark legitimately sends 1,000+ requests a second from
+    # one client, and the budget that protects a store depends on its disk; set them where callers
+    # are many or untrusted (docs: lineage_service/api/limits.py). Reads and ingestion count apart.
+    rate_limit_read: str | None = Field(None, description="Queries per caller, e.g. '200/second'.")
+    rate_limit_ingest: str | None = Field(None, description="Ingest requests (events, OpenLineage, provenance, "
+                                          "webhooks) per caller, e.g. '50/second'.")
     github_webhook_secret: SecretStr | None = None
     azure_devops_webhook_secret: SecretStr | None = None
+
+    @field_validator("rate_limit_read", "rate_limit_ingest")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "none"):
+            return None
+        from limits import parse_many  # only when a limit is set: `lineage trace` never pays for it
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"expected a rate such as '50/second', '3000 per minute' or "
+                             f"'10/second;200/minute', got {value!r}") from None
+        return value.strip()
 
 
 def is_loopback(host: str) -> bool:

@@ -59,6 +59,8 @@ def test_pods_run_as_non_root_without_privileges(name: str, pod: dict[str, Any])
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     for container in pod["containers"]:
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"].get("privileged", False) is False
         assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
 
 

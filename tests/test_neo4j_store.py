@@ -25,7 +25,16 @@ from graph_schema.facts import EdgeFact, NodeFact, edge_fact, node_fact
 from graph_schema.kinds import NodeKind
 from lineage_service.store import StoreUnavailable, cypher, open_store
 from lineage_service.store import neo4j as backend
-from lineage_service.store.base import Batch, Direction, Edge, MissingNode, NewEvent, Node, StoredEvent
+from lineage_service.store.base import (
+    Batch,
+    Direction,
+    Edge,
+    MissingNode,
+    NeighbourCursor,
+    NewEvent,
+    Node,
+    StoredEvent,
+)
 
 T0 = datetime(2026, 11, 10, 14, 50, tzinfo=UTC)
 HOSTILE = ["HOSTILE') DETACH DELETE n //", "HOSTILE` MATCH (m) DELETE m //", "HOSTILE\" }) RETURN 1 //",
@@ -115,6 +124,11 @@ def exercise(store: backend.Neo4jGraphStore, text: str) -> None:
     for direction in Direction:
         for depth in (0, 1, 12):
             store.walk([text, dataset.id], direction, depth, skip_edge_kinds={text, "parent"}, at=T0, limit=5)
+            store.walk([text, dataset.id], direction, depth, skip_edge_kinds={text, "parent"}, at=T0, limit=5,
+                       fanout=2)
+        store.neighbour_page(text, direction, edge_kind="consumed", after=NeighbourCursor(T0, "consumed", text),
+                             skip=2, limit=3, at=T0)
+        store.neighbour_page(text, direction)
     exported_node = Node(dataset.id, "dataset", {"name": text, "version": text}, text, {text: [text]}, [text],
                          [text], T0, T0)
     exported_edge = Edge(job.id, dataset.id, "consumed", "observed", {text: text}, [text], T0, T0, T0, None)
@@ -255,6 +269,37 @@ def test_walk_reads_nodes_distances_edges_and_truncation() -> None:
     assert (walked_edge.kind, walked_edge.props, walked_edge.valid_from, walked_edge.valid_to) == (
         "derived_from", {"step": "prep"}, datetime(2026, 11, 10, 14, 50, tzinfo=UTC), None)
     assert not store.walk(["dataset_2"], Direction.UPSTREAM, 5, limit=3).truncated
+
+
+def test_a_capped_walk_reads_its_more_entries_and_a_page_continues_from_a_cursor() -> None:
+    seen = DateTime(2026, 11, 10, 14, 50, 0, tzinfo=UTC)
+    fields = {"evidence": "declared", "props": "{}", "sources": ["azureml"], "first_seen": seen, "last_seen": seen}
+    dataset_node = {"id": "dataset_1", "kind": "dataset", "lookup": "taxi", "sources": ["azureml"], "props": "{}",
+                    "first_seen": seen, "last_seen": seen, "key_name": "taxi", "key_version": "1", "label": "taxi:1"}
+
+    def answer(query: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        if query == cypher.walk_capped("downstream"):
+            return [{"node": dataset_node, "distance": 0, "walked": 1, "edges": [],
+                     "more": [{"type": "CONSUMED", "total": 100_000}]}]
+        if query == cypher.neighbour_page("downstream"):
+            return [{"total": 100_000, "other": f"job_{n}", "type": "CONSUMED", "fields": fields} for n in (8, 7, 6)]
+        return default_answer(query, parameters)
+
+    store, driver = recording_store(answer)
+    graph = store.walk(["dataset_1"], Direction.DOWNSTREAM, 12, fanout=100)
+    assert driver.sent[-1][1] == {"start": ["dataset_1"], "skip": [], "at": None, "limit": 10_000, "depth": 12,
+                                  "fanout": 100}
+    [more] = graph.more
+    assert (more.node, more.kind, more.shown, more.total) == ("dataset_1", "consumed", 100, 100_000)
+    page = store.neighbour_page("dataset_1", Direction.DOWNSTREAM, edge_kind="consumed", skip=more.shown, limit=2)
+    assert {k: driver.sent[-1][1][k] for k in ("after", "offset", "limit", "type")} == {
+        "after": None, "offset": 100, "limit": 3, "type": "CONSUMED"}  # limit: one more, to tell a next page
+    cursor = NeighbourCursor(datetime(2026, 11, 10, 14, 50, tzinfo=UTC), "consumed", "job_9")
+    store.neighbour_page("dataset_1", Direction.DOWNSTREAM, after=cursor)
+    assert driver.sent[-1][1]["after"] == {"first_seen": cursor.first_seen, "type": "CONSUMED", "id": "job_9"}
+    assert [(e.source, e.kind, e.target) for e in page.edges] == [("job_8", "consumed", "dataset_1"),
+                                                                   ("job_7", "consumed", "dataset_1")]
+    assert page.total == 100_000 and page.next == NeighbourCursor(page.edges[-1].first_seen, "consumed", "job_7")
 
 
 def test_append_events_numbers_new_events_after_the_counter() -> None:

@@ -20,6 +20,7 @@ from lineage_service.store.base import (
     Edge,
     GraphStore,
     MissingNode,
+    NeighbourPage,
     NewEvent,
     Node,
     StoredEvent,
@@ -329,6 +330,99 @@ def test_walk_at_a_time_skips_edges_without_window_reported_after_it(store: Grap
     assert {n.id for n in store.walk([IMAGE.id], Direction.UPSTREAM, 1, at=BUILT - timedelta(days=1)).nodes} == \
         {IMAGE.id}
     assert {n.id for n in store.walk([IMAGE.id], Direction.UPSTREAM, 1, at=BUILT).nodes} == {IMAGE.id, COMMIT.id}
+
+
+# Wide nodes: a fan-out cap per node and edge kind, and paging the rest -------------------------
+
+def job(number: int) -> NodeFact:
+    return node_fact("job", {"system": "azureml", "id": f"prep-{number:03d}"})
+
+
+def consumers(store: GraphStore, count: int, *, same_time: bool = False) -> list[NodeFact]:
+    """DATASET consumed by ``count`` jobs, job i first reported i hours after BUILT (or all at
+    once), and derived into one more dataset: two kinds of link arriving at it."""
+    jobs = [job(i) for i in range(count)]
+    derived = dataset(6)
+    store.apply([batch(DATASET, derived, edge_fact(derived, DATASET))] + [
+        batch(DATASET, consumer, edge_fact(consumer, DATASET),
+              seen_at=BUILT if same_time else BUILT + timedelta(hours=i)) for i, consumer in enumerate(jobs)])
+    return jobs
+
+
+def test_walk_with_a_fanout_follows_the_newest_links_of_each_kind_and_counts_the_rest(store: GraphStore) -> None:
+    jobs = consumers(store, 5)
+    graph = store.walk([DATASET.id], Direction.DOWNSTREAM, 3, fanout=2)
+    # The two newest consumers; the derived dataset is another kind, under its own cap.
+    assert {n.id for n in graph.nodes} == {DATASET.id, jobs[4].id, jobs[3].id, dataset(6).id}
+    [more] = graph.more
+    assert (more.node, more.direction, more.kind, more.shown, more.total) == (
+        DATASET.id, Direction.DOWNSTREAM, "consumed", 2, 5)
+    followed = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, edge_kind="consumed", limit=more.shown)
+    assert [e.source for e in followed.edges] == [jobs[4].id, jobs[3].id]  # what the walk followed, in order
+    rest = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, edge_kind="consumed", skip=more.shown, limit=2)
+    assert [e.source for e in rest.edges] == [jobs[2].id, jobs[1].id] and rest.total == 5
+    assert rest.next is not None
+    last = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, edge_kind="consumed", after=rest.next, limit=2)
+    assert ([e.source for e in last.edges], last.next) == ([jobs[0].id], None)
+    # Without a cap, or with one no node exceeds, the walk is the plain one.
+    assert {n.id for n in store.walk([DATASET.id], Direction.DOWNSTREAM, 3).nodes} == \
+        {DATASET.id, dataset(6).id, *(j.id for j in jobs)}
+    wide_enough = store.walk([DATASET.id], Direction.DOWNSTREAM, 3, fanout=5)
+    assert len(wide_enough.nodes) == 7 and wide_enough.more == ()
+
+
+def test_a_wide_node_at_the_depth_limit_is_not_expanded_so_not_reported(store: GraphStore) -> None:
+    consumers(store, 4)
+    raw = dataset(1, "raw")
+    store.apply([batch(DATASET, raw, edge_fact(DATASET, raw))])  # DATASET was derived from raw
+    at_the_limit = store.walk([raw.id], Direction.DOWNSTREAM, 1, fanout=1)
+    assert {n.id for n in at_the_limit.nodes} == {raw.id, DATASET.id} and at_the_limit.more == ()
+    beyond = store.walk([raw.id], Direction.DOWNSTREAM, 2, fanout=1)
+    assert [(m.node, m.kind, m.shown, m.total) for m in beyond.more] == [(DATASET.id, "consumed", 1, 4)]
+    assert len(beyond.nodes) == 4  # raw, DATASET, the newest job, the derived dataset
+
+
+def test_walk_with_a_fanout_upstream(store: GraphStore) -> None:
+    inputs = [dataset(v, "raw") for v in range(4)]
+    store.apply([batch(JOB, source_data, edge_fact(JOB, source_data), seen_at=BUILT + timedelta(minutes=v))
+                 for v, source_data in enumerate(inputs)])
+    graph = store.walk([JOB.id], Direction.UPSTREAM, 2, fanout=3)
+    assert {n.id for n in graph.nodes} == {JOB.id, *(d.id for d in inputs[1:])}
+    [more] = graph.more
+    assert (more.direction, more.kind, more.shown, more.total) == (Direction.UPSTREAM, "consumed", 3, 4)
+    rest = store.neighbour_page(JOB.id, Direction.UPSTREAM, skip=more.shown)
+    assert [e.target for e in rest.edges] == [inputs[0].id] and rest.next is None
+
+
+@pytest.mark.parametrize("same_time", [False, True])
+def test_neighbour_pages_return_every_link_once_newest_first(store: GraphStore, same_time: bool) -> None:
+    jobs = consumers(store, 7, same_time=same_time)
+    seen: list[Edge] = []
+    page = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, limit=3)
+    pages = 1
+    seen += page.edges
+    while page.next is not None:
+        page = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, after=page.next, limit=3)
+        seen += page.edges
+        pages += 1
+        assert page.total == 8
+    assert pages == 3 and len(seen) == 8
+    assert {(e.source, e.kind) for e in seen} == {(j.id, "consumed") for j in jobs} | {(dataset(6).id, "derived_from")}
+    times = [e.first_seen for e in seen]
+    assert times == sorted(times, reverse=True)
+    if not same_time:
+        assert [e.source for e in seen if e.kind == "consumed"] == [j.id for j in reversed(jobs)]
+    only = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, edge_kind="derived_from")
+    assert ([e.source for e in only.edges], only.total, only.next) == ([dataset(6).id], 1, None)
+    assert store.neighbour_page(DATASET.id, Direction.UPSTREAM) == NeighbourPage([], 0, None)
+    assert store.neighbour_page("dataset_unknown", Direction.DOWNSTREAM) == NeighbourPage([], 0, None)
+
+
+def test_neighbour_pages_at_a_time_follow_the_links_valid_then(store: GraphStore) -> None:
+    consumers(store, 3)
+    at = BUILT + timedelta(hours=1)  # jobs 0 and 1 were reported by then, and the derived dataset
+    page = store.neighbour_page(DATASET.id, Direction.DOWNSTREAM, edge_kind="consumed", at=at)
+    assert ([e.source for e in page.edges], page.total) == ([job(1).id, job(0).id], 2)
 
 
 # Event log -----------------------------------------------------------------------------------

@@ -12,14 +12,19 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from graph_schema.facts import edge_fact, node_fact
 from lineage_service.demo.history import demo_events
+from lineage_service.query.cursors import DEFAULT_FANOUT
 from lineage_service.settings import Settings
+from lineage_service.store import open_store
+from lineage_service.store.base import Batch
 from lineage_service.tokens import hash_token
 from tests.components import require
 from tests.servers import live_server
@@ -29,6 +34,9 @@ WEB_TEST = ROOT / "tools" / "web-test"
 ARTIFACTS = ROOT / ".artifacts" / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 READER = "reader-token-for-the-web-test-0123456789"
+# A dataset with more consumers than a walk follows (DEFAULT_FANOUT), few enough to build in well under a second.
+WIDE_JOBS = 250
+PER_BATCH = 50
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +94,28 @@ def secured_service(tmp_path: Path) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture
+def wide_service(tmp_path: Path) -> Iterator[str]:
+    """A service over a store where dataset base-data:1 is consumed by WIDE_JOBS jobs, batch b first
+    seen b minutes in: the impact draws the newest DEFAULT_FANOUT and marks the rest as "more"."""
+    _browser_tools()
+    uri = f"sqlite:///{tmp_path / 'lineage.db'}"
+    base_data = node_fact("dataset", {"name": "base-data", "version": "1"})
+    built = datetime(2026, 11, 1, tzinfo=UTC)
+    batches = []
+    for start in range(0, WIDE_JOBS, PER_BATCH):
+        jobs = [node_fact("job", {"system": "azureml", "id": f"prep-{n:03d}"}) for n in range(start, start + PER_BATCH)]
+        batches.append(Batch([base_data, *jobs], [edge_fact(job, base_data) for job in jobs],
+                             seen_at=built + timedelta(minutes=start // PER_BATCH), source="azureml"))
+    with open_store(uri) as store:
+        store.apply(batches)
+    with live_server(Settings(store=uri)) as base:
+        yield base
+
+
 def test_searching_a_release_draws_its_commit_and_data(seen_open: dict[str, Any]) -> None:
     seen = seen_open
+    assert seen["search_badges"] == 0  # nothing in the demo is wide enough to be capped
     assert "api v1.2.3" in seen["hint"]
     assert "taxi-api v1.2.3" in seen["suggestions"]
     assert {"05ee055", "green-taxi-data:5", "taxi-model:3", "prod/taxi-api#8"} <= set(seen["search_nodes"])
@@ -128,3 +156,27 @@ def test_without_a_token_the_page_says_one_is_needed(secured_service: str) -> No
     assert seen["graph_hidden"]
     assert "05ee055" in seen["after_token_nodes"]
     assert seen["stored"] and seen["local_storage_keys"] == []
+
+
+def test_a_capped_node_shows_a_badge_and_pages_its_hidden_links(wide_service: str) -> None:
+    seen = _explore("wide", wide_service)
+    hidden = WIDE_JOBS - DEFAULT_FANOUT
+    # The graph draws the newest DEFAULT_FANOUT consumers; the root carries one badge for the rest.
+    drawn_jobs = {label for label in seen["graph_nodes"] if label.startswith("azureml/prep-")}
+    assert len(drawn_jobs) == DEFAULT_FANOUT
+    [badge] = seen["badges"]
+    assert (badge["node"], badge["edge_kind"], badge["count"]) == ("base-data:1", "consumed", str(hidden))
+    assert badge["text"] == f"+{hidden} more consumed" and f"of {WIDE_JOBS} consumed links" in badge["title"]
+    assert badge["width"] > 0  # the pill was sized to its text
+    assert f"{hidden} more consumed" in seen["panel_heading"]
+    # Two pages of 50 from /v1/neighbours: distinct, none of them already drawn, the count growing.
+    first, second = seen["first_page"], seen["second_page"]
+    assert len(first) == 50 and seen["first_count"] == f"50 of {hidden} listed"
+    assert second[:50] == first and len(second) == 100 and seen["second_count"] == f"100 of {hidden} listed"
+    assert len(set(second)) == 100 and not set(second) & drawn_jobs
+    assert set(second) <= {f"azureml/prep-{n:03d}" for n in range(hidden)}  # the older ones the walk left out
+    assert seen["load_more_visible"]  # 50 are still to come
+    # A listed job re-centres the graph on itself, keeping the direction, as a deep link.
+    picked = seen["picked"]
+    assert seen["picked_root"] == picked
+    assert seen["picked_url"].endswith(f"/?kind=job&ref={picked.replace('/', '%2F')}&direction=impact")

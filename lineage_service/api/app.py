@@ -11,12 +11,13 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from lineage_service.api import problems
+from lineage_service.api.limits import RateLimits
 from lineage_service.api.metrics import Metrics, MetricsMiddleware
 from lineage_service.api.routes import events, health, incident, openlineage, provenance, query, web, webhooks
 from lineage_service.ingest import apply_pending
 from lineage_service.settings import Settings
 from lineage_service.store import open_store
-from lineage_service.tokens import TokenEntry, parse_tokens
+from lineage_service.tokens import TokenEntry, TokenTable, parse_tokens
 
 log = logging.getLogger("lineage_service")
 
@@ -38,6 +39,12 @@ def load_tokens(settings: Settings) -> list[TokenEntry]:
     if settings.tokens_file is not None:
         entries += parse_tokens(settings.tokens_file.read_text(encoding="utf-8"), str(settings.tokens_file))
     return entries
+
+
+def token_table(settings: Settings) -> TokenTable:
+    """LINEAGE_TOKENS as read at start, LINEAGE_TOKENS_FILE re-read whenever it changes (revocation)."""
+    fixed = parse_tokens(settings.tokens.get_secret_value(), "LINEAGE_TOKENS") if settings.tokens is not None else None
+    return TokenTable(fixed, settings.tokens_file)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -78,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="lineage-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.tokens = load_tokens(settings)
+    app.state.tokens = token_table(settings)
+    app.state.rate_limits = RateLimits(settings, metrics.registry)
     app.state.metrics = metrics
     problems.install(app)
     for module in (query, incident, events, openlineage, provenance, webhooks, health, web):

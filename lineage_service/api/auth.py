@@ -1,17 +1,23 @@
-"""Who may call what: bearer tokens with scopes, as FastAPI dependencies.
+"""Who may call what: bearer tokens with scopes, as FastAPI dependencies, and their rate budgets.
 
 Without configured tokens the service is open, which ``lineage serve`` allows only on loopback.
-With tokens, every route but the health checks needs one whose scopes cover the route.
+With tokens (LINEAGE_TOKENS or LINEAGE_TOKENS_FILE set, even to no line at all), every route but
+the health checks, the API docs and the web page needs one whose scopes cover the route: 401
+without a token or with an unknown, expired or revoked one, 403 with one lacking the scope. The
+web page and its static files hold no data (every answer comes from ``/v1``), and the docs only
+describe the API, so they stay open like the health checks. Webhooks authenticate by signature.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from lineage_service.api.limits import Budget, limit
 from lineage_service.api.problems import Problem
-from lineage_service.tokens import Scope, TokenEntry, authenticate
+from lineage_service.tokens import Scope, TokenEntry, TokenTable, authenticate
 
 
 def _challenge(detail: str, status: int = 401) -> Problem:
@@ -22,24 +28,32 @@ def _challenge(detail: str, status: int = 401) -> Problem:
 # async def, like the dependencies in deps.py: a hash and a constant-time comparison, no I/O, so
 # no reason to pay a threadpool hop for each on every request.
 async def caller(request: Request) -> TokenEntry | None:
-    entries: list[TokenEntry] = request.app.state.tokens
-    if not entries:
+    table: TokenTable = request.app.state.tokens
+    if not table.configured:
         return None
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise _challenge("this service needs a bearer token: send 'Authorization: Bearer <token>' "
                          "(set LINEAGE_TOKEN for the lineage CLI)")
-    entry = authenticate(entries, presented.strip())
+    entry = authenticate(table.entries(), presented.strip())
     if entry is None:
         raise _challenge("the bearer token is not valid (unknown or revoked)")
+    refusal = entry.refusal(datetime.now(UTC))
+    if refusal is not None:
+        raise _challenge(refusal)
     return entry
 
 
+# What a scope's routes spend: admin routes, should there be any, change the store like ingestion.
+_BUDGETS = {Scope.READ: Budget.READ, Scope.INGEST: Budget.INGEST, Scope.ADMIN: Budget.INGEST}
+
+
 def require(scope: Scope) -> Any:  # a fastapi.params.Depends
-    async def check(entry: Annotated[TokenEntry | None, Depends(caller)]) -> TokenEntry | None:
+    async def check(request: Request, entry: Annotated[TokenEntry | None, Depends(caller)]) -> TokenEntry | None:
         if entry is not None and not entry.allows(scope):
             raise _challenge(f"token {entry.name!r} lacks the {scope.value!r} scope this route needs", 403)
+        limit(request, _BUDGETS[scope], entry.name if entry is not None else None)
         return entry
 
     return Depends(check)

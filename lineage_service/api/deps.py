@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from graph_schema.canonical import InvalidValue
 from lineage_service.api.problems import Problem
@@ -34,8 +34,11 @@ StoreDep = Annotated[GraphStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-class JsonResponse(Response):
-    """JSON through orjson: trace answers are large and built on every request."""
+class JsonResponse(JSONResponse):
+    """JSON through orjson: trace answers are large and built on every request.
+
+    A ``JSONResponse`` subclass so that FastAPI documents answers as JSON, not as a string.
+    """
 
     media_type = "application/json"
 

@@ -68,6 +68,55 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+    _drop_default_422(app)
+
+
+def _drop_default_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 ``HTTPValidationError`` on every route with parameters; ours answer a
+    400 problem instead (``on_validation``), which the routes document, so the spec must not say 422."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = app.openapi_schema
+        if spec is None:
+            spec = build()  # FastAPI caches it in app.openapi_schema: edited once, in place
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    answer = operation.get("responses", {}).get("422", {})
+                    if "HTTPValidationError" in orjson.dumps(answer).decode():
+                        del operation["responses"]["422"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                spec.get("components", {}).get("schemas", {}).pop(name, None)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customize the spec
 
 
 _TITLES = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized", 403: "Forbidden"}
+
+# What the OpenAPI spec says about errors. Every status a route can answer is listed on the route
+# (clients and the schemathesis fuzz test rely on it), as problem+json, never FastAPI's default 422
+# body: request validation errors are 400 problems here (``on_validation``).
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "title", "status", "detail"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"}, "instance": {"type": "string"},
+                   "errors": {"type": "array"}, "candidates": {"type": "array", "items": {"type": "object"}}}}
+_WHEN = {400: "Malformed request: the detail names the parameter or field",
+         401: "No or an invalid bearer token (or webhook signature)", 403: "The token lacks the scope",
+         404: "Unknown reference; `candidates` lists what is close", 409: "Ambiguous reference; `candidates`",
+         413: "Body too large", 415: "Unsupported content type or encoding",
+         422: "Invalid events: `errors` names each field; nothing was stored",
+         429: "Too many requests", 503: "The store is unavailable or the route is not configured"}
+AUTH = (401, 403, 429)  # every route behind a bearer token (and its rate budget, limits.py)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route can answer (pass to a route or router)."""
+    return {status: {"description": _WHEN[status], "content": {MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+            for status in statuses}
+
+
+def json_object(status: int = 200, description: str = "Successful Response") -> dict[int | str, dict[str, Any]]:
+    """A JSON object answer (the routes build their answers as dicts, without response models)."""
+    return {status: {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}}

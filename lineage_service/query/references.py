@@ -81,20 +81,48 @@ def _one(kind: NodeKind, text: str, found: list[Node], store: GraphStore, hint: 
 
 
 def _not_found(store: GraphStore, kind: NodeKind, text: str) -> NotFound:
-    fragment = re.split(r"[:@#/ ]", text.removeprefix("v"))
-    words = [w for w in fragment if len(w) >= 2] or [text]
-    close: dict[str, Node] = {}
-    for word in words:
-        for node in store.find_nodes(kind.value, text=word, limit=CANDIDATE_LIMIT):
-            close.setdefault(node.id, node)
-    if not close:
-        close = {n.id: n for n in store.find_nodes(kind.value, limit=CANDIDATE_LIMIT)}
+    close = _close_to(store, kind, text)
     message = f"no {kind.value} matches {text!r}"
     if close:
-        message += "; known: " + ", ".join(n.label for n in list(close.values())[:CANDIDATE_LIMIT])
+        message += "; known: " + ", ".join(n.label for n in close)
     else:
         message += f"; the store has no {kind.value} nodes yet (load some with `lineage ingest` or `lineage demo`)"
-    return NotFound(message, list(close.values())[:CANDIDATE_LIMIT])
+    return NotFound(message, close)
+
+
+# Shortening a word that matched nothing stops at half its length, and never below this: shorter
+# prefixes match too much to be "close" (and the searches stay as few as the reference is long).
+_SHORTEST_PREFIX = 3
+
+
+def _close_to(store: GraphStore, kind: NodeKind, text: str) -> list[Node]:
+    """Nodes of ``kind`` whose lookup value starts like a word of ``text``, else the first few of the kind.
+
+    Only prefix searches, which the lookup index serves (a substring search scanned every node
+    and alias of the kind: over half a second at a million nodes). Each word is tried whole, then
+    shortened a character at a time, so a typo late in a name still finds it (taxi-modle: taxi-mod).
+    """
+    fragments = re.split(r"[:@#/ ]", text.removeprefix("v"))
+    words = [w for w in fragments if len(w) >= 2] or [text]
+    # Lookup values are canonical: mostly lower case, release versions without their "v".
+    prefixes = list(dict.fromkeys(
+        form[1:] if re.match(r"[vV]\d", form) else form for w in words for form in (w, w.lower())))
+    close: dict[str, Node] = {}
+    for prefix in prefixes:
+        _add(close, store.find_nodes(kind.value, lookup_prefix=prefix, limit=CANDIDATE_LIMIT))
+    for prefix in prefixes if not close else ():
+        for end in range(len(prefix) - 1, max(_SHORTEST_PREFIX, len(prefix) // 2) - 1, -1):
+            if _add(close, store.find_nodes(kind.value, lookup_prefix=prefix[:end], limit=CANDIDATE_LIMIT)):
+                break
+    if not close:
+        _add(close, store.find_nodes(kind.value, limit=CANDIDATE_LIMIT))
+    return list(close.values())[:CANDIDATE_LIMIT]
+
+
+def _add(close: dict[str, Node], found: list[Node]) -> bool:
+    for node in found:
+        close.setdefault(node.id, node)
+    return bool(found)
 
 
 def _split_name_version(text: str) -> tuple[str, str | None]:

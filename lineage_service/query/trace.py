@@ -13,17 +13,30 @@ from datetime import datetime
 from typing import Any
 
 from graph_schema.edges import UNTRAVERSED
+from lineage_service.query.cursors import (
+    DEFAULT_FANOUT,
+    PageRequest,
+    check_fanout,
+    encode,
+    more_json,
+    more_warning,
+)
 from lineage_service.query.windows import deployment_window, environment
 from lineage_service.store.base import Direction, Edge, GraphStore, Node, Subgraph
 
 DEFAULT_DEPTH = 12
 DEFAULT_LIMIT = 5_000
+SHOW_LIMIT = 100  # links each way in `lineage show`; `lineage neighbours` pages the rest
 
 Json = dict[str, Any]
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    if moment is None:
+        return None
+    # A time read from the store carries its text already (StoredTime): no formatting per value.
+    iso: str | None = getattr(moment, "iso", None)
+    return iso or moment.isoformat().replace("+00:00", "Z")
 
 
 def node_json(node: Node, depth: int | None = None) -> Json:
@@ -47,10 +60,17 @@ def edge_json(edge: Edge) -> Json:
 
 def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTREAM, *,
           depth: int = DEFAULT_DEPTH, at: datetime | None = None, limit: int = DEFAULT_LIMIT,
-          notes: list[str] | None = None) -> Json:
-    """The lineage of ``node``: upstream for trace, downstream for impact."""
-    graph = store.walk([node.id], direction, depth, skip_edge_kinds=UNTRAVERSED, at=at, limit=limit)
+          notes: list[str] | None = None, fanout: int = DEFAULT_FANOUT) -> Json:
+    """The lineage of ``node``: upstream for trace, downstream for impact.
+
+    From any node the walk follows at most ``fanout`` links of each kind, the newest first; each
+    node and kind with more is listed in ``more`` with its total and a cursor to page the rest.
+    """
+    graph = store.walk([node.id], direction, depth, skip_edge_kinds=UNTRAVERSED, at=at, limit=limit,
+                       fanout=check_fanout(fanout))
     ordered = sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.kind, n.label))
+    by_id = {n.id: n for n in graph.nodes}
+    more = [more_json(entry, by_id.get(entry.node)) for entry in graph.more]
     answer: Json = {
         "root": node_json(node, 0),
         "direction": direction.value,
@@ -62,9 +82,11 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
         "warnings": gaps(graph, depth, at) if direction is Direction.UPSTREAM else [],
         "notes": list(notes or []),
         "truncated": graph.truncated,
+        "more": more,
     }
     if direction is Direction.DOWNSTREAM:
         answer["summary"]["live"] = live_section(graph, at)
+    answer["warnings"] += [more_warning(entry) for entry in more]
     if graph.truncated:
         answer["warnings"].append(f"the answer is incomplete: the walk stopped at its limit ({limit}); "
                                   "narrow it with --depth")
@@ -184,10 +206,16 @@ def gaps(graph: Subgraph, depth: int, at: datetime | None = None) -> list[str]:
     complete = not graph.truncated
     by_id = {n.id: n for n in graph.nodes}
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    # The steps a pipeline job is part of, parent to children: a job's siblings without a scan per model.
+    children: dict[str, list[str]] = defaultdict(list)
     for edge in graph.edges:
         out[edge.source][edge.kind].append(edge.target)
+        if edge.kind == "part_of":
+            children[edge.target].append(edge.source)
     warnings = []
-    for node in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label)):
+    # In walk order, so that the same answer always lists its warnings in the same order.
+    in_walk_order = sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label))
+    for node in in_walk_order:
         if graph.depth_of[node.id] >= depth:
             continue  # its upstream was not walked
         links = out[node.id]
@@ -207,28 +235,44 @@ def gaps(graph: Subgraph, depth: int, at: datetime | None = None) -> list[str]:
             if served and bundled and not served & bundled:
                 warnings.append(f"deployment {node.label} serves {', '.join(sorted(served))} but its image "
                                 f"bundles {', '.join(sorted(bundled))}")
-    # In walk order, so that the same answer always lists its warnings in the same order.
-    produced_models = [n.id for n in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label))
-                       if n.kind == "model" and complete]
+    produced_models = [n.id for n in in_walk_order if n.kind == "model" and complete]
     for model_id in produced_models:
         for job_id in out[model_id]["produced_by"]:
             family = [job_id, *out[job_id]["part_of"]]
-            siblings = [s for s in by_id if any(p in out[s]["part_of"] for p in family)]
+            siblings = [s for p in family for s in children.get(p, ())]
             if not any(out[j]["consumed"] for j in family + siblings) and graph.depth_of.get(job_id, depth) < depth:
                 warnings.append(f"job {by_id[job_id].label} that produced model {by_id[model_id].label} "
                                 f"has no input datasets recorded")
     return warnings
 
 
-def neighbourhood(store: GraphStore, node: Node) -> Json:
-    """A node with the links that leave it (upstream) and arrive at it (downstream)."""
-    upstream, downstream = store.neighbours(node.id)
+def neighbourhood(store: GraphStore, node: Node, limit: int = SHOW_LIMIT) -> Json:
+    """A node with the links that leave it (upstream) and arrive at it (downstream).
+
+    At most ``limit`` links each way: a person who authored 100,000 commits lists the newest, and
+    ``more`` gives per direction the total and the cursor of the rest (``lineage neighbours``).
+    """
+    pages = {direction: store.neighbour_page(node.id, direction, limit=limit) for direction in Direction}
+    upstream, downstream = pages[Direction.UPSTREAM].edges, pages[Direction.DOWNSTREAM].edges
     others = {n.id: n for n in store.get_nodes({e.target for e in upstream} | {e.source for e in downstream})}
 
     def link(edge: Edge, other_id: str) -> Json:
         other = others.get(other_id)
         return {**edge_json(edge), "node": node_json(other) if other else None}
 
+    def ordered(edges: list[Edge], direction: Direction) -> list[Edge]:
+        # A complete list reads best by kind; a cut one keeps the newest-first order its cursor follows.
+        if pages[direction].next is not None:
+            return edges
+        return sorted(edges, key=lambda e: (e.kind, e.target if direction is Direction.UPSTREAM else e.source))
+
+    more = []
+    for direction, found in pages.items():
+        if found.next is not None:
+            token = encode(PageRequest(node.id, direction, None, found.next))
+            more.append({"direction": direction.value, "shown": len(found.edges), "total": found.total,
+                         "after": token, "see": f"lineage neighbours --after {token}"})
     return {"node": node_json(node),
-            "upstream": [link(e, e.target) for e in sorted(upstream, key=lambda e: (e.kind, e.target))],
-            "downstream": [link(e, e.source) for e in sorted(downstream, key=lambda e: (e.kind, e.source))]}
+            "upstream": [link(e, e.target) for e in ordered(upstream, Direction.UPSTREAM)],
+            "downstream": [link(e, e.source) for e in ordered(downstream, Direction.DOWNSTREAM)],
+            "more": more}

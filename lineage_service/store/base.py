@@ -22,6 +22,20 @@ class Direction(StrEnum):
     DOWNSTREAM = "downstream"  # follow edges backwards, to what was made from it (impact)
 
 
+class StoredTime(datetime):
+    """An aware UTC datetime read from a store, which also keeps its ISO 8601 text for answers.
+
+    Every answer prints the times of the nodes and edges it carries, and formatting a datetime
+    back to text cost more than parsing it from the row (0.8 vs 0.1 µs, some 130 times a trace).
+    So a backend that reads times as text sets ``iso`` (``2026-11-20T10:00:00Z``, what
+    ``isoformat()`` gives with ``Z`` for UTC); anything else treats it as a plain datetime.
+    Arithmetic, ``replace`` and pickling give back plain datetimes without ``iso``.
+    """
+
+    __slots__ = ("iso",)
+    iso: str
+
+
 @dataclass(frozen=True)
 class Node:
     id: str
@@ -58,6 +72,48 @@ class Subgraph:
     depth_of: dict[str, int]
     # True when the walk hit its node limit and the answer is incomplete.
     truncated: bool = False
+    # Where a walk with a fan-out cap left links unfollowed: one entry per (node, edge kind).
+    more: tuple[MoreLinks, ...] = ()
+
+
+@dataclass(frozen=True)
+class NeighbourCursor:
+    """A position in one node's links of one direction, in neighbour order.
+
+    Neighbour order is the newest link first (``first_seen`` descending), then edge kind, then the
+    node at the other end in an order each backend keeps stable. ``first_seen`` is when a link was
+    first reported: unlike ``last_seen`` it does not move each time a collector sees the link again,
+    so a cursor keeps naming the same place while someone pages.
+    """
+
+    first_seen: datetime
+    kind: str
+    node: str  # the id of the node at the other end of the link at this position
+
+
+@dataclass(frozen=True)
+class MoreLinks:
+    """Links of ``kind`` that a capped walk did not follow from ``node``: it followed the first
+    ``shown`` of ``total`` in neighbour order, so the rest are ``neighbour_page(skip=shown)``.
+
+    A count rather than a cursor: finding the position of the last followed link would sort a
+    wide node's links once more in every walk, while a person paging sorts them anyway.
+    """
+
+    node: str
+    direction: Direction
+    kind: str
+    shown: int
+    total: int
+
+
+@dataclass(frozen=True)
+class NeighbourPage:
+    """One page of a node's links in one direction; ``next`` is None on the last page."""
+
+    edges: list[Edge]
+    total: int  # every link of the direction (and kind, if one was asked for), on all pages
+    next: NeighbourCursor | None
 
 
 @dataclass(frozen=True)
@@ -156,10 +212,24 @@ class GraphStore(ABC):
     @abstractmethod
     def walk(self, start: Sequence[str], direction: Direction, depth: int, *,
              skip_edge_kinds: Iterable[str] = (), at: datetime | None = None,
-             limit: int = 10_000) -> Subgraph:
+             limit: int = 10_000, fanout: int | None = None) -> Subgraph:
         """All nodes reachable from ``start`` within ``depth`` hops, in one query.
 
-        With ``at``, only edges valid at that time are followed.
+        With ``at``, only edges valid at that time are followed. With ``fanout``, at most that many
+        links of each edge kind are followed from any node (the first in neighbour order); each
+        node and kind with more is reported in ``Subgraph.more``.
+        """
+
+    @abstractmethod
+    def neighbour_page(self, node_id: str, direction: Direction, *, edge_kind: str | None = None,
+                       after: NeighbourCursor | None = None, skip: int = 0, limit: int = 100,
+                       at: datetime | None = None) -> NeighbourPage:
+        """Up to ``limit`` links of a node in ``direction``, in neighbour order, after ``after``.
+
+        Upstream links leave the node, downstream ones arrive at it; with ``edge_kind`` only that
+        kind, with ``at`` only links valid then; the first ``skip`` of them are passed over (to
+        continue where a capped walk stopped: ``skip=MoreLinks.shown``). Paging from ``next`` to
+        ``next`` returns every link once.
         """
 
     @abstractmethod
@@ -198,6 +268,14 @@ class GraphStore(ABC):
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counts of nodes by kind, edges by kind, events by status, and the store's size."""
+
+    def integrity_check(self) -> list[str] | None:
+        """The backend's own consistency check: ``["ok"]``, the problems found, or None if it has none.
+
+        SQLite runs ``PRAGMA integrity_check``; Neo4j keeps its own consistency (``neo4j-admin
+        database check`` runs offline), so the default is None. Read-only, for ``lineage store check``.
+        """
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

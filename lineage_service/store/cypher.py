@@ -58,7 +58,8 @@ EVENT_SEQ: Final = "event_seq"
 
 # Every parameter name a statement may use; tests check each call binds exactly what it uses.
 PARAMETERS: Final = frozenset({"ids", "keys", "rows", "id", "name", "value", "error", "status", "after", "limit",
-                               "start", "skip", "at", "alias", "lookup", "prefix", "text"})
+                               "start", "skip", "at", "alias", "lookup", "prefix", "text",
+                               "depth", "fanout", "type", "offset"})
 
 
 class UnknownName(ValueError):
@@ -285,6 +286,84 @@ WITH n, min(length(p)) AS distance
 {_KEEP_NEAREST}"""
 
 
+# Wide nodes (issue 9): from each node, at most $fanout links of each type, the first in neighbour
+# order (newest first_seen first, then the node at the other end by id), so that an impact through
+# a dataset consumed by 100,000 jobs stays bounded. Cypher has no per-node LIMIT inside a path
+# pattern, so this walk is a breadth-first search by levels: reduce over range(1, $depth), each
+# level's links from a COLLECT subquery that sorts and cuts per type. A level starts only while
+# the nodes found are at most $limit, so the answer still tells a truncated walk.
+_CAPPED_LEVELS = """UNWIND $start AS start_id
+MATCH (s:Node {{id: start_id}})
+WITH collect(DISTINCT s) AS starts
+WITH reduce(state = {{frontier: starts, seen: [x IN starts | x.id], found: [x IN starts | {{node: x, distance: 0}}]}},
+            level IN range(1, $depth) |
+    CASE WHEN size(state.found) > $limit THEN state ELSE
+    reduce(next = {{frontier: [], seen: state.seen, found: state.found}},
+           m IN reduce(links = [], f IN state.frontier | links + COLLECT {{
+               MATCH (f){left}-[r:{types}]-{right}(y:Node)
+               WHERE {followed}
+               WITH type(r) AS rel_type, r, y ORDER BY r.first_seen DESC, y.id
+               WITH rel_type, collect(y)[..$fanout] AS first
+               UNWIND first AS y
+               RETURN y
+           }}) |
+        CASE WHEN m.id IN next.seen THEN next
+        ELSE {{frontier: next.frontier + [m], seen: next.seen + [m.id],
+              found: next.found + [{{node: m, distance: level}}]}} END)
+    END) AS state
+UNWIND state.found AS found
+WITH found.node AS n, found.distance AS distance
+ORDER BY distance, n.id
+WITH collect({{node: n, distance: distance}}) AS found
+WITH size(found) AS walked, found[..$limit] AS kept
+WITH walked, kept, [k IN kept | k.node] AS reached
+UNWIND kept AS k
+WITH walked, reached, k.node AS n, k.distance AS distance
+RETURN {node} AS node, distance, walked,
+    [(n)-[r:{types}]->(m:Node) WHERE m IN reached AND {followed}
+        | {{source: n.id, type: type(r), target: m.id, fields: properties(r)}}] AS edges,
+    CASE WHEN distance < $depth THEN COLLECT {{
+        MATCH (n){left}-[r:{types}]-{right}(:Node)
+        WHERE {followed}
+        WITH type(r) AS rel_type, count(r) AS total
+        WHERE total > $fanout
+        RETURN {{type: rel_type, total: total}}
+    }} ELSE [] END AS more"""
+
+
+def _arrows(direction: str) -> tuple[str, str]:
+    if direction not in ("upstream", "downstream"):
+        raise UnknownName(f"unknown walk direction {direction!r}")
+    return ("", ">") if direction == "upstream" else ("<", "")
+
+
+def walk_capped(direction: str) -> str:
+    """The walk with a per-node fan-out cap: one statement per direction, the depth a parameter."""
+    left, right = _arrows(direction)
+    return _CAPPED_LEVELS.format(left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED, node=_NODE)
+
+
+# One page of a node's links in neighbour order after $after ({first_seen, type, id}: the last link
+# of the previous page, or null for the first page) and $offset more, with the count of all of
+# them. The same order as the capped walk, so $offset = the links it followed continues after them.
+_NEIGHBOUR_PAGE = """MATCH (n:Node {{id: $id}})
+WITH n, COUNT {{ (n){left}-[r:{types}]-{right}(:Node)
+    WHERE ($type IS NULL OR type(r) = $type) AND {followed} }} AS total
+OPTIONAL MATCH (n){left}-[r:{types}]-{right}(y:Node)
+WHERE ($type IS NULL OR type(r) = $type) AND {followed}
+  AND ($after IS NULL OR r.first_seen < $after.first_seen OR (r.first_seen = $after.first_seen
+       AND (type(r) > $after.type OR (type(r) = $after.type AND y.id > $after.id))))
+WITH total, r, y ORDER BY r.first_seen DESC, type(r), y.id
+SKIP $offset
+LIMIT $limit
+RETURN total, y.id AS other, type(r) AS type, properties(r) AS fields"""
+
+
+def neighbour_page(direction: str) -> str:
+    left, right = _arrows(direction)
+    return _NEIGHBOUR_PAGE.format(left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED)
+
+
 def count_nodes() -> str:
     """Counts per kind label: each branch is a count-store lookup, not a scan."""
     return "\nUNION ALL\n".join(f"MATCH (n:{label}) RETURN '{kind}' AS kind, count(n) AS count"
@@ -366,4 +445,7 @@ def all_statements() -> list[tuple[str, str]]:
                    for kind, entry in product([None, *LABELS], FIND_ENTRIES)]
     statements += [(f"walk[{direction},{depth}]", walk(direction, depth))
                    for direction in ("upstream", "downstream") for depth in WALK_DEPTH_CLASSES]
+    statements += [(f"walk_capped[{direction}]", walk_capped(direction)) for direction in ("upstream", "downstream")]
+    statements += [(f"neighbour_page[{direction}]", neighbour_page(direction))
+                   for direction in ("upstream", "downstream")]
     return statements

@@ -39,6 +39,9 @@ from lineage_service.store.base import (
     EdgeCursor,
     GraphStore,
     MissingNode,
+    MoreLinks,
+    NeighbourCursor,
+    NeighbourPage,
     NewerStoreSchema,
     NewEvent,
     Node,
@@ -324,20 +327,57 @@ class Neo4jGraphStore(GraphStore):
 
     def walk(self, start: Sequence[str], direction: Direction, depth: int, *,
              skip_edge_kinds: Iterable[str] = (), at: datetime | None = None,
-             limit: int = 10_000) -> Subgraph:
+             limit: int = 10_000, fanout: int | None = None) -> Subgraph:
         # Unknown kinds to skip cannot match any edge: leave them out rather than reject them.
         skip = sorted(cypher.REL_TYPES[kind] for kind in set(skip_edge_kinds) if kind in cypher.REL_TYPES)
-        query = cypher.walk(Direction(direction).value, max(depth, 0))
-        records = self._read(query, start=list(dict.fromkeys(start)), skip=skip, at=utc(at) if at else None,
-                             limit=max(limit, 0))
-        nodes, depth_of, edges = [], {}, []
+        direction = Direction(direction)
+        parameters: dict[str, Any] = {"start": list(dict.fromkeys(start)), "skip": skip,
+                                      "at": utc(at) if at else None, "limit": max(limit, 0)}
+        if fanout is None:
+            query = cypher.walk(direction.value, max(depth, 0))
+        else:
+            query = cypher.walk_capped(direction.value)
+            parameters.update(depth=max(depth, 0), fanout=max(fanout, 1))
+        records = self._read(query, **parameters)
+        nodes, depth_of, edges, more = [], {}, [], []
         for record in records:
             node = _node(record["node"])
             nodes.append(node)
             depth_of[node.id] = int(record["distance"])
             edges += [_edge(e["source"], e["type"], e["target"], e["fields"]) for e in record["edges"]]
+            for capped in record.get("more") or ():
+                kind = cypher.EDGE_KINDS_BY_TYPE[capped["type"]]
+                more.append(MoreLinks(node.id, direction, kind, parameters["fanout"], int(capped["total"])))
         walked = int(records[0]["walked"]) if records else 0
-        return Subgraph(nodes, edges, depth_of, truncated=walked > limit)
+        return Subgraph(nodes, edges, depth_of, truncated=walked > limit,
+                        more=tuple(sorted(more, key=lambda m: (m.node, m.kind))))
+
+    def neighbour_page(self, node_id: str, direction: Direction, *, edge_kind: str | None = None,
+                       after: NeighbourCursor | None = None, skip: int = 0, limit: int = 100,
+                       at: datetime | None = None) -> NeighbourPage:
+        direction = Direction(direction)
+        if edge_kind is not None and edge_kind not in cypher.REL_TYPES:
+            return NeighbourPage([], 0, None)  # no link of an unknown kind can exist
+        cursor = None if after is None else {"first_seen": utc(after.first_seen),
+                                             "type": cypher.rel_type_of(after.kind), "id": after.node}
+        records = self._read(cypher.neighbour_page(direction.value), id=node_id,
+                             type=cypher.rel_type_of(edge_kind) if edge_kind else None, skip=[],
+                             at=utc(at) if at else None, after=cursor, offset=max(skip, 0),
+                             limit=max(limit, 0) + 1)
+        total = int(records[0]["total"]) if records else 0
+        edges = []
+        for record in records[:max(limit, 0)]:
+            if record["other"] is None:  # OPTIONAL MATCH: a node without such links gives one empty row
+                continue
+            source, target = (node_id, record["other"]) if direction is Direction.UPSTREAM else (record["other"],
+                                                                                                  node_id)
+            edges.append(_edge(source, record["type"], target, record["fields"]))
+        following = None
+        if edges and len(records) > len(edges):
+            last = edges[-1]
+            following = NeighbourCursor(last.first_seen, last.kind,
+                                        last.target if direction is Direction.UPSTREAM else last.source)
+        return NeighbourPage(edges, total, following)
 
     def export_nodes(self, after: str | None, limit: int) -> list[Node]:
         return [_node(r["node"]) for r in self._read(cypher.EXPORT_NODES, after=after or "", limit=max(limit, 0))]

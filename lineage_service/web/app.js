@@ -1,11 +1,12 @@
 // The lineage explorer: one page over the JSON routes (/v1/trace, /v1/impact, /v1/search, /v1/verify,
-// /v1/diff). No framework and no build step, so the service ships it as three static files.
+// /v1/diff, /v1/neighbours). No framework and no build step, so the service ships it as three static files.
 "use strict";
 
 const KINDS = ["api", "deployment", "image", "model", "job", "dataset", "run", "commit", "repo", "person"];
 const TOKEN_KEY = "lineage.token";  // sessionStorage: gone when the tab closes, never written to disk
 const TOKEN_NEEDED = "This service needs a token with the read scope.";
 const BOX = { w: 180, h: 42, colGap: 70, rowGap: 16, pad: 20 };
+const NEIGHBOUR_PAGE = 50;  // hidden links listed per "load more": a screenful, one small request
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -70,6 +71,8 @@ function navigate(state) {
 
 let current = stateFromUrl();
 let requestSeq = 0;  // answers that arrive after a newer request started are dropped
+// The answer's "more" entries by node id: the nodes whose links of some kind were capped (issue 9).
+let moreByNode = new Map();
 
 async function show(state) {
   current = state;
@@ -187,6 +190,45 @@ function shorten(text, max) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+// The capped links of one node as at most two badges: above the box the first kind, below it the
+// second, or the sum of the rest when a node is capped in three kinds or more (rare; the panel lists all).
+function badgeTexts(entries) {
+  const hidden = (e) => Math.max(e.total - e.shown, 0);
+  const texts = entries.slice(0, 2).map((e) => ({ edgeKind: e.edge_kind, count: hidden(e),
+    text: `+${hidden(e).toLocaleString("en")} more ${e.edge_kind}` }));
+  if (entries.length > 2) {
+    const count = entries.slice(1).reduce((sum, e) => sum + hidden(e), 0);
+    texts[1] = { edgeKind: "", count, text: `+${count.toLocaleString("en")} more links` };
+  }
+  return texts;
+}
+
+function moreBadges(node, entries) {
+  return badgeTexts(entries).map((badge, i) => el("g", {
+    // The first straddles the box's top edge, clear of its text; a second hangs just below the box.
+    class: "more-badge", transform: `translate(0,${i === 0 ? 0 : BOX.h + 8})`,
+    dataset: { edgeKind: badge.edgeKind, count: badge.count },
+    // The badge opens the node's panel and scrolls to the hidden links, not only to its properties.
+    onclick: (e) => { e.stopPropagation(); selectNode(node); $("#details .more")?.scrollIntoView({ block: "nearest" }); },
+  },
+  el("rect", { y: -8, height: 16, rx: 8 }),
+  el("text", { x: BOX.w - 8, y: 3.5, "text-anchor": "end" }, badge.text),
+  el("title", {}, entries.map((e) => `${e.total - e.shown} of ${e.total} ${e.edge_kind} links (${e.direction}) `
+    + "not drawn: select the node to list them").join("\n"))));
+}
+
+// A badge's pill fits its text, which only has a size once the SVG is shown.
+function sizeBadges(svg) {
+  for (const badge of svg.querySelectorAll(".more-badge")) {
+    const text = badge.querySelector("text");
+    let { width } = text.getBBox();
+    if (!width) width = text.textContent.length * 6;  // not laid out (a hidden pane): a fair guess
+    const rect = badge.querySelector("rect");
+    rect.setAttribute("x", String(BOX.w - 8 - width - 7));
+    rect.setAttribute("width", String(width + 14));
+  }
+}
+
 function drawGraph(answer) {
   const svg = $("#graph");
   const { position, width, height } = layout(answer.nodes, answer.edges);
@@ -228,10 +270,12 @@ function drawGraph(answer) {
     el("rect", { width: BOX.w, height: BOX.h, rx: 7 }),
     el("text", { x: 10, y: 15, class: "kind" }, node.kind),
     el("text", { x: 10, y: 32, class: "label" }, shorten(node.label, 24)),
-    el("title", {}, `${node.kind} ${node.label}`)));
+    el("title", {}, `${node.kind} ${node.label}`),
+    moreByNode.has(node.id) ? moreBadges(node, moreByNode.get(node.id)) : null));
   }
   svg.replaceChildren(edgeLayer, nodeLayer);
   svg.removeAttribute("hidden");  // an SVG element has no .hidden property, only the attribute
+  sizeBadges(svg);
   $("#hint").hidden = true;
   const kinds = [...new Set(answer.nodes.map((n) => n.kind))];
   $("#legend").replaceChildren(...kinds.map((k) => el("span", { class: `swatch kind-${k}` }, k)),
@@ -269,8 +313,44 @@ function selectNode(node) {
     Object.keys(node.props || {}).length ? table(Object.entries(node.props)) : el("p", { class: "muted" }, "none"),
     el("h3", {}, "Seen"),
     table([["sources", (node.sources || []).join(", ")], ["first seen", node.first_seen],
-      ["last seen", node.last_seen], ["aliases", (node.aliases || []).join(", ") || null]]));
+      ["last seen", node.last_seen], ["aliases", (node.aliases || []).join(", ") || null]]),
+    ...(moreByNode.get(node.id) || []).map(hiddenLinks));
   $("#details").hidden = false;
+}
+
+// The links of one kind a capped walk did not draw, paged from /v1/neighbours: the entry's cursor
+// starts after the links the graph shows, and each page hands out the next one.
+function hiddenLinks(entry) {
+  const items = el("ul", {});
+  const count = el("p", { class: "muted more-count" });
+  const button = el("button", { type: "button", class: "load-more", hidden: true }, `Load ${NEIGHBOUR_PAGE} more`);
+  const hidden = Math.max(entry.total - entry.shown, 0);
+  let cursor = entry.after;
+  async function load() {
+    button.disabled = true;
+    try {
+      const page = await getJson("/v1/neighbours", { after: cursor, limit: NEIGHBOUR_PAGE });
+      items.append(...page.links.filter((link) => link.node).map((link) => el("li", {
+        dataset: { id: link.node.id, kind: link.node.kind, label: link.node.label },
+      }, el("span", { class: `badge kind-${link.node.kind}` }, link.node.kind), " ",
+      nodeLink(link.node.kind, link.node.label),  // a click re-centres on it, as the graph's nodes do
+      el("span", { class: "muted small" }, ` ${link.props?.evidence || ""}`))));
+      cursor = page.next;
+      // Links may have arrived since the trace: the page's own total is the newer count.
+      const now = Math.max(page.total - entry.shown, items.children.length);
+      count.textContent = `${items.children.length.toLocaleString("en")} of ${now.toLocaleString("en")} listed`;
+      button.hidden = !cursor;
+    } catch (error) {
+      count.textContent = error.status === 401 || error.status === 403 ? TOKEN_NEEDED : `Could not list them: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+  button.addEventListener("click", load);
+  load();
+  return el("section", { class: "group more", dataset: { edgeKind: entry.edge_kind, total: entry.total } },
+    el("h3", {}, `${hidden.toLocaleString("en")} more ${entry.edge_kind} (${entry.direction}) not drawn`),
+    count, items, button);
 }
 
 function list(title, items, render) {
@@ -287,6 +367,11 @@ function nodeLink(kind, label, text = label) {
 }
 
 function renderAnswer(answer, state) {
+  moreByNode = new Map();
+  for (const entry of answer.more || []) {
+    if (!moreByNode.has(entry.node)) moreByNode.set(entry.node, []);
+    moreByNode.get(entry.node).push(entry);
+  }
   drawGraph(answer);
   $("#details").hidden = true;
   const s = answer.summary || {};

@@ -2,7 +2,8 @@
 # The real services the docker and registry collector tests drive (tests/services.py): podman (the
 # engine, its Docker API on a unix socket), docker-registry (the distribution registry) and htpasswd
 # (apache2-utils; a bcrypt htpasswd file for the registry's Basic auth); and chromium, the headless
-# browser the web explorer's tests drive (tests/test_web.py, through tools/web-test).
+# browser the web explorer's tests drive (tests/test_web.py, through tools/web-test); and wrk, the
+# HTTP load generator of bench.http and bench.suite (tests/test_bench_suite.py).
 #
 # Idempotent: installs only what is missing, and only as root with apt-get (Debian, Ubuntu). Anywhere
 # else it says what is missing and exits 0: those tests then skip locally and fail under CI=true
@@ -15,9 +16,10 @@ command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 
 if [ -z "$missing" ]; then
-    echo "test services: podman, docker-registry, htpasswd and chromium are installed; nothing to do"
+    echo "test services: podman, docker-registry, htpasswd, chromium and wrk are installed; nothing to do"
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

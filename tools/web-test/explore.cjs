@@ -1,6 +1,7 @@
 // Drives the web explorer in Debian's chromium for tests/test_web.py and prints what it saw as JSON.
 // Usage: node explore.cjs SCENARIO BASE_URL ARTIFACT_DIR [TOKEN]
-// Scenarios: "open" (a service without tokens) and "token" (one that needs a read token).
+// Scenarios: "open" (a service without tokens), "token" (one that needs a read token) and "wide"
+// (a store whose dataset base-data:1 has more consumers than a walk follows).
 // Every step waits for a selector or a condition, never for a fixed time; a step that times out
 // fails the run with a screenshot of the page as it was.
 "use strict";
@@ -30,6 +31,7 @@ async function open(page, seen) {
   await page.press("#search", "Enter");
   await page.waitForSelector(node("05ee055"));
   seen.search_nodes = await labels(page);
+  seen.search_badges = await page.$$eval("#graph .more-badge", (badges) => badges.length);
   seen.search_url = page.url();
   seen.summary = await page.textContent("#summary");
   await page.waitForSelector("#verify .verify");
@@ -94,6 +96,37 @@ async function open(page, seen) {
   await page.screenshot({ path: path.join(artifacts, "explorer.png"), fullPage: true });
 }
 
+// A capped node: its badge, the hidden links paged in its panel, and a click on one re-centres.
+async function wide(page, seen) {
+  const listed = () => page.$$eval("#details .more li", (items) => items.map((i) => i.dataset.label));
+  await page.goto(`${base}/?kind=dataset&ref=base-data:1&direction=impact`);
+  await page.waitForSelector("#graph .node.root .more-badge");
+  seen.graph_nodes = await labels(page);
+  seen.badges = await page.$$eval("#graph .more-badge", (badges) => badges.map((b) => ({
+    node: b.closest(".node").dataset.label, edge_kind: b.dataset.edgeKind, count: b.dataset.count,
+    text: b.querySelector("text").textContent, title: b.querySelector("title").textContent,
+    width: Number(b.querySelector("rect").getAttribute("width")) })));
+  await page.click("#graph .node.root .more-badge");
+  await page.waitForSelector("#details .more li");
+  seen.panel_heading = await page.textContent("#details .more h3");
+  seen.first_page = await listed();
+  seen.first_count = await page.textContent("#details .more .more-count");
+  await page.click("#details .more .load-more");
+  await page.waitForFunction((n) => document.querySelectorAll("#details .more li").length > n, seen.first_page.length);
+  await page.waitForSelector("#details .more .load-more:not([disabled])");
+  seen.second_page = await listed();
+  seen.second_count = await page.textContent("#details .more .more-count");
+  seen.load_more_visible = await page.isVisible("#details .more .load-more");
+  await page.screenshot({ path: path.join(artifacts, "impact-wide-dataset.png"), fullPage: true });
+  // A listed neighbour re-centres the graph on itself, in the same direction.
+  const pick = seen.second_page[seen.second_page.length - 1];
+  seen.picked = pick;
+  await page.click(`#details .more li[data-label="${pick}"] a`);
+  await page.waitForSelector(`#graph .node.root[data-label="${pick}"]`);
+  seen.picked_url = page.url();
+  seen.picked_root = await page.getAttribute("#graph .node.root", "data-label");
+}
+
 async function secured(page, seen) {
   await page.goto(`${base}/?kind=api&ref=v1.2.3`);
   await page.waitForSelector("#message.auth");
@@ -132,7 +165,7 @@ async function main() {
   page.on("request", (r) => { if (!r.url().startsWith(base)) seen.failed_requests.push(r.url()); });
   let failure = null;
   try {
-    await (scenario === "token" ? secured(page, seen) : open(page, seen));
+    await ({ token: secured, wide }[scenario] || open)(page, seen);
   } catch (error) {
     failure = String(error.stack || error);
     await page.screenshot({ path: path.join(artifacts, `failure-${scenario}.png`), fullPage: true }).catch(() => {});

@@ -15,12 +15,15 @@ from fastapi import APIRouter, Query, Request
 
 from lineage_service.api.auth import INGEST, READ
 from lineage_service.api.body import read_body, require_json
+from lineage_service.api.body_schemas import LINEAGE_EVENT, LINEAGE_EVENTS
 from lineage_service.api.deps import JsonResponse, SettingsDep, StoreDep
-from lineage_service.api.problems import Problem
+from lineage_service.api.problems import AUTH, Problem, json_object, responses
 from lineage_service.ingest import BatchRejected, IngestResult, InputError, read_events, validate_all
 from lineage_service.query.trace import Json
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses={**json_object(), **responses(*AUTH)})
+# What every ingesting POST can answer besides its successes.
+INGEST_PROBLEMS = responses(400, 413, 415, 422, 503)
 
 EXAMPLE_EVENT = {
     "schema": "lineage-event/1", "id": "gha-7004455701-image", "time": "2026-11-10T14:50:00Z",
@@ -76,12 +79,16 @@ def result_response(result: IngestResult) -> JsonResponse:
 
 
 @router.post("/events", dependencies=[INGEST], response_class=JsonResponse, summary="Record lineage events",
+             responses={**json_object(202, "Recorded; some events could not be applied yet (retried later)"),
+                        **INGEST_PROBLEMS},
              description="One event, a JSON array of events, or JSON Lines (`application/x-ndjson`). 200 with "
                          "`{accepted, duplicates, failed, nodes, edges, event_ids}` once durably recorded; "
                          "422 problem+json naming each invalid field, and nothing stored, if any event is "
                          "invalid.",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"example": EXAMPLE_EVENT}, "application/x-ndjson": {}}}})
+                 "application/json": {"schema": LINEAGE_EVENTS, "example": EXAMPLE_EVENT},
+                 # JSON Lines: each item of the array on a line of its own
+                 "application/x-ndjson": {"schema": {"type": "array", "items": LINEAGE_EVENT}}}}})
 async def post_events(request: Request, settings: SettingsDep) -> JsonResponse:
     require_json(request)
     body = await read_body(request, settings.max_body_bytes)
@@ -95,7 +102,8 @@ async def post_events(request: Request, settings: SettingsDep) -> JsonResponse:
     return result_response(await record(request, raw))
 
 
-@router.get("/events", dependencies=[READ], response_class=JsonResponse, summary="The event log")
+@router.get("/events", dependencies=[READ], response_class=JsonResponse, summary="The event log",
+            responses=responses(400))
 def list_events(store: StoreDep,
                 status: Annotated[Literal["pending", "applied", "failed"] | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100,

@@ -12,27 +12,31 @@ from fastapi import APIRouter, Query
 
 from lineage_service.api.auth import READ
 from lineage_service.api.deps import JsonResponse, StoreDep, answer
-from lineage_service.api.routes.query import At, Kind, Ref
+from lineage_service.api.problems import AUTH, json_object, responses
+from lineage_service.api.routes.query import RESOLVING, At, Kind, Ref
 from lineage_service.query import coverage, timeline
 from lineage_service.query import diff as diffing
 from lineage_service.query import verify as verifying
 from lineage_service.query.answers import parse_moment
 
-router = APIRouter(prefix="/v1", tags=["incident"], dependencies=[READ])
+router = APIRouter(prefix="/v1", tags=["incident"], dependencies=[READ],
+                   responses={**json_object(), **responses(400, *AUTH)})
 
 Side = Annotated[str, Query(min_length=1, max_length=1000, description="A human reference, e.g. v1.2.2.")]
 Env = Annotated[str | None, Query(max_length=256, description="Only this environment (or namespace), e.g. prod.",
                                   examples=["prod"])]
 
 
-@router.get("/diff", response_class=JsonResponse, summary="What changed between two nodes of one kind",
+@router.get("/diff", response_class=JsonResponse, responses=RESOLVING,
+            summary="What changed between two nodes of one kind",
             description="`{kind, a, b, summary, deployments, image, code, model, datasets, env, warnings, notes}`, as "
                         "`lineage diff --format json`; the shape is documented in `lineage_service/query/diff.py`.")
 def diff(store: StoreDep, kind: Kind, a: Side, b: Side) -> JsonResponse:
     return answer(lambda: diffing.diff(store, kind, a, b))
 
 
-@router.get("/history", response_class=JsonResponse, summary="Revisions of a deployment, releases of a service, "
+@router.get("/history", response_class=JsonResponse, responses=RESOLVING,
+            summary="Revisions of a deployment, releases of a service, "
             "digests of a tag",
             description="`kind=deployment&ref=prod/taxi-api`: every revision with image, API version, model and "
                         "active from/to. `kind=api&ref=taxi-api` (or a release, or nothing when there is one "
@@ -49,7 +53,8 @@ def running(store: StoreDep, at: At = None, env: Env = None) -> JsonResponse:
     return answer(lambda: timeline.running(store, parse_moment(at) if at else None, env))
 
 
-@router.get("/verify", response_class=JsonResponse, summary="Check the chain: digests, tags, models, trees, evidence",
+@router.get("/verify", response_class=JsonResponse, responses=RESOLVING,
+            summary="Check the chain: digests, tags, models, trees, evidence",
             description="`{root, passed, counts, findings, checks, notes}`; each finding has `check`, `severity` "
                         "(fail, warn, ok), `message`, `evidence` and `fix`. 200 even when `passed` is false.")
 def verify(store: StoreDep, kind: Kind, ref: Ref) -> JsonResponse:

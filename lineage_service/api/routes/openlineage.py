@@ -14,15 +14,20 @@ from fastapi import APIRouter, Request
 
 from lineage_service.api.auth import INGEST
 from lineage_service.api.body import parse_json, read_body, require_json
+from lineage_service.api.body_schemas import DOCUMENTS, json_body
 from lineage_service.api.deps import JsonResponse, SettingsDep
-from lineage_service.api.problems import Problem
-from lineage_service.api.routes.events import record
+from lineage_service.api.problems import AUTH, Problem, json_object, responses
+from lineage_service.api.routes.events import INGEST_PROBLEMS, record
 from lineage_service.openlineage import OpenLineageRejected, translate
 
 router = APIRouter(prefix="/api/v1", tags=["openlineage"])
 
 
 @router.post("/lineage", dependencies=[INGEST], response_class=JsonResponse, status_code=201,
+             responses={**json_object(201), **json_object(200, "Nothing to record (e.g. a START event)"),
+                        **json_object(202, "Recorded; some events could not be applied yet"),
+                        **INGEST_PROBLEMS, **responses(*AUTH)},
+             openapi_extra=json_body(DOCUMENTS),
              summary="Record an OpenLineage event",
              description="An OpenLineage RunEvent, DatasetEvent or JobEvent (spec 2-0-2), or an array of them. "
                          "Runs become `job` nodes, input/output datasets (their `version` facet) `dataset` "

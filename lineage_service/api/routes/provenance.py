@@ -15,9 +15,10 @@ from fastapi import APIRouter, Request
 
 from lineage_service.api.auth import INGEST
 from lineage_service.api.body import JSON_TYPES, read_body
+from lineage_service.api.body_schemas import DOCUMENTS, json_body
 from lineage_service.api.deps import JsonResponse, SettingsDep
-from lineage_service.api.problems import Problem
-from lineage_service.api.routes.events import record, result_response
+from lineage_service.api.problems import AUTH, Problem, json_object, responses
+from lineage_service.api.routes.events import INGEST_PROBLEMS, record, result_response
 from lineage_service.ingest import IngestResult, InputError, read_events
 from lineage_service.provenance import ProvenanceRejected, translate_all
 
@@ -35,6 +36,9 @@ def _require_json(request: Request) -> None:
 
 
 @router.post("/provenance", dependencies=[INGEST], response_class=JsonResponse,
+             responses={**json_object(), **json_object(202, "Recorded; some events could not be applied yet"),
+                        **INGEST_PROBLEMS, **responses(*AUTH)},
+             openapi_extra=json_body(DOCUMENTS, "application/json", "application/vnd.in-toto+json"),
              summary="Record build provenance (in-toto / SLSA)",
              description="An in-toto Statement with a SLSA provenance v1 or v0.2 predicate, plain, in a DSSE "
                          "envelope or in a Sigstore bundle; an array of them; or JSON Lines (`.intoto.jsonl`). "

@@ -26,8 +26,10 @@ from fastapi import APIRouter, Request
 from pydantic import SecretStr
 
 from lineage_service.api.body import JSON_TYPES, parse_json, read_body
+from lineage_service.api.body_schemas import ANY_JSON, GITHUB_FORM, json_body
 from lineage_service.api.deps import JsonResponse, SettingsDep
-from lineage_service.api.problems import Problem
+from lineage_service.api.limits import WEBHOOK_LIMIT
+from lineage_service.api.problems import Problem, json_object, responses
 from lineage_service.api.routes.events import record
 from lineage_service.webhooks import azure_devops, github
 from lineage_service.webhooks.builder import Translated
@@ -41,7 +43,10 @@ from lineage_service.webhooks.signatures import (
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+# The ingest rate budget, per sender address (lineage_service/api/limits.py), before any signature work.
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[WEBHOOK_LIMIT], responses={
+    **json_object(), **json_object(202, "Authentic but not (fully) recorded: `warnings` say why"),
+    **responses(400, 401, 413, 415, 429, 503)})
 
 GITHUB_SECRET_VARIABLE = "LINEAGE_GITHUB_WEBHOOK_SECRET"
 AZURE_DEVOPS_SECRET_VARIABLE = "LINEAGE_AZURE_DEVOPS_WEBHOOK_SECRET"
@@ -72,6 +77,8 @@ def _body_id(body: bytes) -> str:
 
 
 @router.post("/github", response_class=JsonResponse, summary="Record a GitHub webhook delivery",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": ANY_JSON}, _FORM: {"schema": GITHUB_FORM}}}},
              description="Point a GitHub webhook (content type `application/json`, a secret) here. Maps push, "
                          "workflow_run, workflow_job, registry_package/package (container images), "
                          "deployment_status and release; other events record the repository and the commits "
@@ -102,7 +109,11 @@ def _github_payload(request: Request, body: bytes) -> Any:
     media = _media_type(request)
     if media == _FORM:
         # GitHub's other content type: the JSON in a form field named payload (signed as sent).
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        try:
+            fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        except ValueError:  # parse_qs refuses more fields than max_num_fields this way
+            raise Problem(400, "Invalid form body", "an x-www-form-urlencoded delivery carries one 'payload' "
+                          "field; this one has more than 10 fields") from None
         if not fields.get("payload"):
             raise Problem(400, "Invalid form body", "an x-www-form-urlencoded delivery carries its JSON in a "
                           "'payload' field; there is none")
@@ -114,6 +125,7 @@ def _github_payload(request: Request, body: bytes) -> Any:
 
 
 @router.post("/azure-devops", response_class=JsonResponse, summary="Record an Azure DevOps service-hook notification",
+             openapi_extra=json_body(ANY_JSON),
              description="Create a Web Hooks service hook pointing here, with basic authentication whose password "
                          f"is {AZURE_DEVOPS_SECRET_VARIABLE} (any user name), or an `X-Lineage-Secret: <secret>` "
                          "HTTP header. Maps build.complete and the pipelines run, stage and job state events to "
