@@ -54,8 +54,9 @@ def events_replay(
 ) -> None:
     """Rebuild a graph from an event log: re-apply every event of --from, in order, into the empty --store.
 
-    Compare the two with [cyan]lineage store check --store TARGET --compare SOURCE[/cyan]. Exit 1 if events
-    still fail to apply (they stay in the new log with their error; see lineage events retry).
+    Compare the two with [cyan]lineage store check --store TARGET --compare SOURCE[/cyan].
+
+    Exit 1 if events still fail to apply: they stay in the new log with their error (lineage events retry).
     """
     from lineage_service.replay import ReplayRefused, replay
     from lineage_service.store.copy import store_identity
@@ -91,7 +92,9 @@ def events_retry(
 ) -> None:
     """Apply failed events again, after a fix (a missing node collected since, a newer lineage-service).
 
-    Exit 1 if any still fails or an id is unknown; the error stays on the event (lineage events list --status failed).
+    Exit 1 if any still fails or an id is unknown.
+
+    The error stays on the event: lineage events list --status failed.
     """
     from lineage_service.replay import retry
 
@@ -150,9 +153,13 @@ def store_check(
 ) -> None:
     """Counts, canonical SHA-256 hashes of the graph and the log, and the backend's integrity check.
 
-    [dim]graph: nodes and edges with their times; facts: the same without first/last seen (the same facts
-    read at another time); log: event ids, sources, times, payloads, statuses in log order. received_at is
-    left out everywhere. Exit 1 if the integrity check fails or --compare differs.[/dim]
+    [dim]graph: nodes and edges with their times.[/dim]
+
+    [dim]facts: the same without first/last seen (the same facts read at another time).[/dim]
+
+    [dim]log: event ids, sources, times, payloads and statuses in log order; received_at is left out.[/dim]
+
+    Exit 1 if the integrity check fails or --compare differs.
     """
     if compare is not None:
         _existing(compare, "--compare")

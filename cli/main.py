@@ -66,7 +66,7 @@ def _no_graph_format(value: Format | None) -> Format | None:
 
 
 PlainFormatOption = Annotated[Format | None, typer.Option(
-    "--format", "-f", callback=_no_graph_format,
+    "--format", "-f", callback=_no_graph_format, metavar="[tree|json]",
     help="Output: tree (default on a terminal) or json (default otherwise).")]
 DepthOption = Annotated[int, typer.Option("--depth", "-d", min=1, max=50, help="How many links to follow.")]
 # 100 and 10,000 are lineage_service.query.cursors.DEFAULT_FANOUT and MAX_FANOUT, not imported: fast start.

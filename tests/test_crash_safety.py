@@ -50,8 +50,9 @@ LINEAGE = Path(sys.executable).parent / "lineage"
 ADO_SAMPLE = Path(__file__).parent / "fixtures" / "azure-devops" / "build.complete.json"
 GITHUB_SECRET = "crash-test-github-secret-0123456789"
 ADO_SECRET = "crash-test-azure-devops-secret-0123"
-SEED = 20261123
-KILLS = 6
+# LINEAGE_CRASH_KILLS and LINEAGE_CRASH_SEED make a longer or a different run (docs/reliability.md).
+SEED = int(os.environ.get("LINEAGE_CRASH_SEED", "20261123"))
+KILLS = int(os.environ.get("LINEAGE_CRASH_KILLS", "6"))
 
 
 @dataclass(frozen=True)
