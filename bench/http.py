@@ -102,7 +102,7 @@ def _copy_store(db: Path, scratch: Path) -> None:
 
 
 def _remove_store(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-writer.lock"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 

@@ -76,7 +76,7 @@ def _say(message: str) -> None:
 
 
 def _remove_store(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-writer.lock"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 

@@ -19,7 +19,44 @@ KIND_STYLE = {
 _KIND_ORDER = {kind: i for i, kind in enumerate(KIND_STYLE)}
 
 
-def _node_text(node: Json) -> Text:
+# The natural key of a deployment revision, to find a tree node's entry in the summary.
+_DEPLOYMENT_KEY = ("platform", "cluster", "namespace", "name", "revision")
+
+
+def _deployment_key(fields: Json) -> tuple[str, ...]:
+    return tuple(str(fields.get(name)) for name in _DEPLOYMENT_KEY)
+
+
+def _deployment_entries(answer: Json) -> dict[tuple[str, ...], Json]:
+    return {_deployment_key(d): d for d in answer.get("summary", {}).get("deployments", [])}
+
+
+def as_of_state(entry: Json, at: str, *, window: bool = True) -> str:
+    """A summary deployment as of ``at``: live then, or why not, with its window (never "live" for
+    a revision that is live now but was not yet, or had ended, at that time)."""
+    # Answers from a service without "state" still say "live"; not live is then read as ended.
+    state = entry.get("state") or ("live" if entry.get("live") else "ended")
+    start, end = entry.get("active_from"), entry.get("active_to")
+    if state == "live":
+        span = ", ".join(part for part in (f"since {start}" if start else "", f"until {end}" if end else "") if part)
+        return f"live at {at}" + (f" ({span})" if span and window else "")
+    if state == "not started":
+        return f"not live at {at}: started {start or '?'}"
+    return f"not live at {at}: ended {end or '?'}"
+
+
+def _deployment_state(props: Json, at: str | None, entry: Json | None) -> str:
+    if at is None:
+        return "live" if not props.get("active_to") else f"until {props['active_to']}"
+    if entry is None:
+        # The root: the summary lists what the walk reached, not where it started, so state the
+        # reported window and claim nothing about liveness at ``at``.
+        return f"active {props.get('active_from') or '?'} → {props.get('active_to') or 'no end reported'}"
+    return as_of_state(entry, at, window=False)  # the summary above gives the window
+
+
+def _node_text(node: Json, at: str | None = None, entry: Json | None = None) -> Text:
+    """One node on one line; ``at`` and the node's summary ``entry`` word a deployment as of a time."""
     text = Text()
     text.append(f"{node['kind']} ", style="dim")
     text.append(node["label"], style=KIND_STYLE.get(node["kind"], ""))
@@ -36,7 +73,7 @@ def _node_text(node: Json) -> Text:
     elif node["kind"] == "job" and props.get("display_name"):
         text.append(f"  {props['display_name']}", style="dim")
     elif node["kind"] == "deployment":
-        state = "live" if not props.get("active_to") else f"until {props['active_to']}"
+        state = _deployment_state(props, at, entry)
         text.append(f"  {props.get('environment') or ''} {state}".rstrip(), style="dim")
     return text
 
@@ -69,6 +106,14 @@ def lineage_tree(answer: Json) -> Tree:
     for links in children.values():
         links.sort(key=lambda e: (_KIND_ORDER.get(nodes[e["child"]]["kind"], 99), nodes[e["child"]]["label"]))
     root = answer["root"]
+    at, entries = answer.get("at"), _deployment_entries(answer)
+
+    def text_of(node: Json) -> Text:
+        # The summary leaves the root out: the root deployment gets its window, not a state.
+        is_other = node["kind"] == "deployment" and node["id"] != root["id"]
+        entry = entries.get(_deployment_key(node["key"])) if is_other else None
+        return _node_text(node, at, entry)
+
     # Expand each node once, under the parent that reaches it first breadth-first (its nearest
     # parent); everywhere else it is a one-line reference, so shared upstream shows once.
     home: dict[str, str] = {root["id"]: ""}
@@ -81,7 +126,7 @@ def lineage_tree(answer: Json) -> Tree:
                     home[link["child"]] = parent
                     following.append(link["child"])
         frontier = following
-    tree = Tree(_node_text(root))
+    tree = Tree(text_of(root))
     # Links a fan-out cap left unfollowed, shown under their node after the ones that were followed.
     capped: dict[str, list[Json]] = defaultdict(list)
     for more in answer.get("more", []):
@@ -91,7 +136,7 @@ def lineage_tree(answer: Json) -> Tree:
         for link in children.get(node_id, []):
             child = nodes[link["child"]]
             prefix, evidence = _edge_text(link, upstream)
-            label = Text.assemble(prefix, _node_text(child), evidence)
+            label = Text.assemble(prefix, text_of(child), evidence)
             if home.get(child["id"]) != node_id:
                 branch.add(Text.assemble(label, Text("  (expanded elsewhere)", style="dim")))
             else:
@@ -114,10 +159,19 @@ def summary_table(answer: Json) -> Table:
         if lines:
             table.add_row(title, Group(*lines))
 
-    row("API", [Text(a["label"] + ("  live" if a["live"] else ""), style=KIND_STYLE["api"]) for a in summary["apis"]])
-    row("Running", [Text(f"{d['label']}  {d['cluster']}  " + ("live" if d["live"] else f"until {d['active_to']}")
-                         + (f" since {d['active_from']}" if d["active_from"] else ""), style=KIND_STYLE["deployment"])
-                    for d in summary["deployments"]])
+    at = answer.get("at")
+    if at:  # as of a time: live then, not now
+        row("API", [Text(a["label"] + (f"  live at {at}" if a["live"] else f"  not live at {at}"),
+                         style=KIND_STYLE["api"]) for a in summary["apis"]])
+        row("Running", [Text(f"{d['label']}  {d['cluster']}  {as_of_state(d, at)}", style=KIND_STYLE["deployment"])
+                        for d in summary["deployments"]])
+    else:
+        row("API", [Text(a["label"] + ("  live" if a["live"] else ""), style=KIND_STYLE["api"])
+                    for a in summary["apis"]])
+        row("Running", [Text(f"{d['label']}  {d['cluster']}  " + ("live" if d["live"] else f"until {d['active_to']}")
+                             + (f" since {d['active_from']}" if d["active_from"] else ""),
+                             style=KIND_STYLE["deployment"])
+                        for d in summary["deployments"]])
     row("Image", [Text(f"{i['digest'][:19]}  {_best_reference(i['references'])}" if i["references"]
                        else i["digest"], style=KIND_STYLE["image"]) for i in summary["images"]])
     row("Code", [Text.assemble((c["short"], KIND_STYLE["commit"]), f"  {c['author'] or '?'}  ",
@@ -145,7 +199,7 @@ def _metrics(metrics: Any) -> str:
 
 def print_answer(console: Console, answer: Json) -> None:
     title = "Trace of" if answer["direction"] == "upstream" else "Impact of"
-    console.print(Text.assemble((f"{title} ", "bold"), _node_text(answer["root"]),
+    console.print(Text.assemble((f"{title} ", "bold"), _node_text(answer["root"], answer.get("at")),
                                 (f"  as of {answer['at']}" if answer.get("at") else "", "dim")))
     for note in answer.get("notes", []):
         console.print(Text(f"note: {note}", style="cyan"))

@@ -67,16 +67,26 @@ def live_lines(answer: Json) -> list[Text]:
     lines = []
     for i, entry in enumerate(live["deployments"]):
         serving = f" serving {', '.join(entry['apis'])}" if entry["apis"] else ""
+        # Live then may have ended since: say until when (live now has no end, so reads as before).
+        until = f", until {_when(entry['active_to'])}" if entry.get("active_to") else ""
         lines.append(Text.assemble((title if i == 0 else " " * len(title), "bold"), " ",
                                    (entry["label"], KIND_STYLE["deployment"]), serving,
                                    (f"  ({entry['environment']}, {entry['cluster']}, since "
-                                    f"{_when(entry['active_from'])})", "dim")))
+                                    f"{_when(entry['active_from'])}{until})", "dim")))
     if not live["deployments"]:
-        lines.append(Text.assemble((title, "bold"), " nothing built from it is running"
-                                   + (f" ({len(live['historical'])} deployments of it ended)"
+        ended = "were not live then" if live.get("at") else "ended"
+        lines.append(Text.assemble((title, "bold"), " nothing built from it "
+                                   + ("was running" if live.get("at") else "is running")
+                                   + (f" ({len(live['historical'])} deployments of it {ended})"
                                       if live["historical"] else "")))
     for entry in live["historical"]:
         serving = f" served {', '.join(entry['apis'])}" if entry["apis"] else ""
+        if live.get("at"):
+            # Not live then: it had ended, or it started later (and may be live now: no end).
+            span = _span(entry["active_from"], entry["active_to"], not entry["active_to"])
+            lines.append(Text(f"Not live then: {entry['label']}{serving}  ({entry['environment']}, {span})",
+                              style="dim"))
+            continue
         lines.append(Text(f"Ended:   {entry['label']}{serving}  ({entry['environment']}, "
                           f"{_span(entry['active_from'], entry['active_to'], False)})", style="dim"))
     return lines

@@ -21,7 +21,7 @@ from lineage_service.query.cursors import (
     more_json,
     more_warning,
 )
-from lineage_service.query.windows import deployment_window, environment
+from lineage_service.query.windows import Window, deployment_window, environment
 from lineage_service.store.base import Direction, Edge, GraphStore, Node, Subgraph
 
 DEFAULT_DEPTH = 12
@@ -78,7 +78,7 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
         "at": _iso(at),
         "nodes": [node_json(n, graph.depth_of[n.id]) for n in ordered],
         "edges": [edge_json(e) for e in sorted(graph.edges, key=lambda e: (e.source, e.kind, e.target))],
-        "summary": summarize(graph, node.id),
+        "summary": summarize(graph, node.id, at),
         "warnings": gaps(graph, depth, at) if direction is Direction.UPSTREAM else [],
         "notes": list(notes or []),
         "truncated": graph.truncated,
@@ -94,11 +94,39 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
 
 
 def _is_live(node: Node) -> bool:
+    """Live now: the last report of the revision gave no end."""
     return node.kind == "deployment" and not node.props.get("active_to")
 
 
-def summarize(graph: Subgraph, root_id: str) -> Json:
-    """What a person wants first, grouped by kind, nearest first."""
+def _state(window: Window, at: datetime) -> str:
+    """Where ``at`` falls in a revision's window: an as-of walk can reach a revision outside it
+    (a link reported without validity, read as valid from when it was first seen)."""
+    if window.contains(at):
+        return "live"
+    return "not started" if window.start is not None and at < window.start else "ended"
+
+
+def _deployment_entry(node: Node, links_in: list[Edge], at: datetime | None) -> Json:
+    """A deployment of the summary. Without ``at``, live means live now (as it always has); with it,
+    live then, by the same window ``live_section`` and ``lineage running --at`` read."""
+    props = node.props
+    entry: Json = {"label": node.label, **node.key, "environment": props.get("environment")}
+    if at is None:
+        live = _is_live(node)
+        return {**entry, "live": live, "state": "live" if live else "ended",
+                "active_from": props.get("active_from"), "active_to": props.get("active_to"),
+                "env": props.get("env", {})}
+    window = deployment_window(node, [e for e in links_in if e.kind == "served_by"])
+    return {**entry, "live": window.contains(at), "state": _state(window, at),
+            "active_from": _iso(window.start), "active_to": _iso(window.end), "env": props.get("env", {})}
+
+
+def summarize(graph: Subgraph, root_id: str, at: datetime | None = None) -> Json:
+    """What a person wants first, grouped by kind, nearest first.
+
+    With ``at`` (an as-of answer), a deployment is ``live`` when it was active at that time and an
+    API when one of its deployments was; without it, when no end is reported (live now).
+    """
     by_id = {n.id: n for n in graph.nodes}
     into: dict[str, list[Edge]] = defaultdict(list)
     out: dict[str, list[Edge]] = defaultdict(list)
@@ -112,19 +140,17 @@ def summarize(graph: Subgraph, root_id: str) -> Json:
     summary: Json = {key: [] for key in
                      ("apis", "deployments", "images", "commits", "models", "jobs", "datasets", "runs", "authors")}
     authors: set[str] = set()
+    deployments = {n.id: _deployment_entry(n, into[n.id], at) for n in graph.nodes if n.kind == "deployment"}
     for node in sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.label)):
         if node.id == root_id:
             continue
         props, key = node.props, node.key
         match node.kind:
             case "api":
-                live = any(_is_live(by_id[e.target]) for e in out[node.id] if e.target in by_id)
+                live = any(deployments[e.target]["live"] for e in out[node.id] if e.target in deployments)
                 summary["apis"].append({"label": node.label, **key, "live": live})
             case "deployment":
-                summary["deployments"].append({
-                    "label": node.label, **key, "environment": props.get("environment"), "live": _is_live(node),
-                    "active_from": props.get("active_from"), "active_to": props.get("active_to"),
-                    "env": props.get("env", {})})
+                summary["deployments"].append(deployments[node.id])
             case "image":
                 summary["images"].append({"label": node.label, "digest": key["digest"], "references": node.aliases,
                                           "via": via(node)})

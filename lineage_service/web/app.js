@@ -394,9 +394,17 @@ function renderAnswer(answer, state) {
     list("Images", s.images, (i) => [nodeLink("image", i.label, el("code", {}, i.label)),
       el("div", { class: "muted small" }, (i.references || []).find((r) => /:v\d/.test(r)) || (i.references || [])[0] || "")]),
     list("Deployments", s.deployments, (d) => [nodeLink("deployment", d.label),
-      el("span", { class: d.live ? "live" : "muted" }, d.live ? " live" : ` until ${d.active_to || "?"}`)]),
+      el("span", { class: d.live ? "live" : "muted" }, deploymentState(d, answer.at))]),
     list("APIs", s.apis, (a) => nodeLink("api", a.label)));
   $("#summary").hidden = false;
+}
+
+// As of a time (answer.at), "live" means live then, not now (issue 10).
+function deploymentState(d, at) {
+  if (!at) return d.live ? " live" : ` until ${d.active_to || "?"}`;
+  if (d.live) return ` live at ${at}`;
+  return d.state === "not started" ? ` not live at ${at} (started ${d.active_from || "?"})`
+    : ` not live at ${at} (ended ${d.active_to || "?"})`;
 }
 
 async function loadVerify(state, seq) {
