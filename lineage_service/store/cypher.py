@@ -292,6 +292,9 @@ WITH n, min(length(p)) AS distance
 # pattern, so this walk is a breadth-first search by levels: reduce over range(1, $depth), each
 # level's links from a COLLECT subquery that sorts and cuts per type. A level starts only while
 # the nodes found are at most $limit, so the answer still tells a truncated walk.
+# No index for this order (unlike SQLite's edges_by_target_newest): Neo4j expands a node's links from
+# the node itself, by type on a dense node, and a relationship property index spans every link of a
+# type in the graph, so it could not give one node's links newest first; it would only cost writes.
 _CAPPED_LEVELS = """UNWIND $start AS start_id
 MATCH (s:Node {{id: start_id}})
 WITH collect(DISTINCT s) AS starts
