@@ -30,6 +30,8 @@ TARGETS = {
     "trace_p50_ms": Target(("trace", "resolve_and_trace_ms", "p50"), False, 1.0),
     "trace_p99_ms": Target(("trace", "resolve_and_trace_ms", "p99"), False, 5.0),
     "cli_median_ms": Target(("cli", "trace_ms", "p50"), False, 300.0),
+    # Issue 9: "within 2x of the in-memory floor for trace while durable" (the walk against networkx).
+    "walk_vs_floor": Target(("networkx_ratio", "walk_p50"), False, 2.0),
 }
 
 
