@@ -69,6 +69,9 @@ def events_replay(
             result = replay(opened_source, opened_target)
         except ReplayRefused as exc:
             _fail(str(exc), USAGE)
+        except Exception as exc:  # a dropped connection, a full disk: the target holds part of the log
+            _fail(f"the replay stopped: {type(exc).__name__}: {exc}; the target {target} now holds part of the "
+                  f"log: delete the target and run again")
     summary = {"source": source, "target": target, **result.as_dict()}
     if _format(fmt) is Format.json:
         typer.echo(_to_json(summary))
@@ -90,7 +93,7 @@ def events_retry(
         help="Events to apply again (default: every failed event, in log order).", show_default=False)] = None,
     fmt: PlainFormatOption = None, store: StoreOption = None,
 ) -> None:
-    """Apply failed events again, after a fix (a missing node collected since, a newer lineage-service).
+    """Apply failed events again, after a fix (a newer lineage-service that accepts the value the store refused).
 
     Exit 1 if any still fails or an id is unknown.
 

@@ -73,12 +73,23 @@ def live_lines(answer: Json) -> list[Text]:
                                    (entry["label"], KIND_STYLE["deployment"]), serving,
                                    (f"  ({entry['environment']}, {entry['cluster']}, since "
                                     f"{_when(entry['active_from'])}{until})", "dim")))
+    # An answer from a server older than `complete` was never capped per node: read it as complete.
+    complete = live.get("complete", True)
     if not live["deployments"]:
         ended = "were not live then" if live.get("at") else "ended"
-        lines.append(Text.assemble((title, "bold"), " nothing built from it "
-                                   + ("was running" if live.get("at") else "is running")
-                                   + (f" ({len(live['historical'])} deployments of it {ended})"
-                                      if live["historical"] else "")))
+        ended_note = f" ({len(live['historical'])} deployments of it {ended})" if live["historical"] else ""
+        if complete:
+            running = "was running" if live.get("at") else "is running"
+            lines.append(Text.assemble((title, "bold"), f" nothing built from it {running}{ended_note}"))
+        else:
+            # A capped walk did not reach everything: "nothing running" would be a false all-clear.
+            lines.append(Text.assemble((title, "bold"), (
+                f" none found, but the answer is incomplete: the walk was capped (see the warnings), so "
+                f"something built from it may be live{' then' if live.get('at') else ''}{ended_note}", "yellow")))
+    elif not complete:
+        lines.append(Text(f"at least these {len(live['deployments'])}: the answer is incomplete (the walk was capped, "
+                          f"see the warnings), more built from it may be live{' then' if live.get('at') else ''}",
+                          style="yellow"))
     for entry in live["historical"]:
         serving = f" served {', '.join(entry['apis'])}" if entry["apis"] else ""
         if live.get("at"):

@@ -102,12 +102,17 @@ def store_sender(store: GraphStore) -> Send:
     """``send`` into a local store through ``lineage_service.ingest.ingest``."""
     from lineage_service.ingest import apply_pending, ingest
 
-    # A run killed between logging a batch and applying it left that batch pending; the next run
-    # reads the same events again, as duplicates, which ingest does not apply. So apply what is
-    # pending first, as a restarting service does (found by tests/test_crash_safety.py).
-    apply_pending(store, statuses=("pending",))
+    recovered: set[str] = set()
 
     def send(events: Sequence[LineageEvent]) -> Delivered:
+        # A run killed between logging a batch and applying it left that batch pending; the next run
+        # reads the same events again, as duplicates, which ingest does not apply. So apply what is
+        # pending first, as a restarting service does (found by tests/test_crash_safety.py), but only
+        # for the sources of these events: the store may be shared with a service that is applying
+        # events it has just logged, and those are its own to apply.
+        for source in sorted({event.source for event in events} - recovered):
+            apply_pending(store, statuses=("pending",), source=source)
+            recovered.add(source)
         result = ingest(store, events)
         return Delivered(len(result.accepted), len(result.duplicates), dict(result.failed))
 

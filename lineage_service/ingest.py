@@ -112,16 +112,15 @@ def ingest_groups(store: GraphStore, groups: Sequence[Sequence[LineageEvent]]) -
 
 
 def apply_pending(store: GraphStore, limit: int = 10_000,
-                  statuses: Sequence[str] = ("pending", "failed")) -> IngestResult:
-    """Apply events that were recorded but not applied (after a crash, or a fix for a failure)."""
-    result = IngestResult()
-    pending = [e for status in statuses for e in store.list_events(status=status, limit=limit)]
-    events = [LineageEvent.model_validate_json(stored.payload) for stored in pending]
-    result.accepted = [e.id for e in events]
-    batches = _apply(store, events)
-    for event in events:
-        _count(result, event.id, batches)
-    return result
+                  statuses: Sequence[str] = ("pending", "failed"), source: str | None = None) -> IngestResult:
+    """Apply events that were recorded but not applied (after a crash, or a fix for a failure).
+
+    ``source`` keeps to the events one source reported: a collector run recovers its own, not
+    those a running service has logged and is applying at this moment.
+    """
+    pending = [e for status in statuses for e in store.list_events(status=status, limit=limit, source=source)]
+    # Through apply_logged: a payload that no longer validates is marked failed, not a traceback.
+    return apply_logged(store, pending)
 
 
 def apply_logged(store: GraphStore, logged: Sequence[StoredEvent]) -> IngestResult:

@@ -48,7 +48,8 @@ class ReplayRefused(ValueError):
 class ReplayResult:
     events: int = 0
     applied: int = 0
-    # Events that still failed after the final retry, with the reason: the same as in the source?
+    # Events that still failed after the final retry, with the target's reason (the source may
+    # hold another one for the same event, or have applied it after a fix).
     failed: dict[str, str] = field(default_factory=dict)
     retried: int = 0  # failed on first application, tried again at the end
     source_pending: int = 0  # logged in the source but not applied there yet
@@ -91,8 +92,11 @@ def replay(source: GraphStore, target: GraphStore, *, page: int = PAGE,
         _replay_chunk(target, chunk)
         if on_page:
             on_page(result.events)
-    # What failed in log order may have succeeded in the source after a retry (an edge to a node
-    # reported later): retry once, in log order, as the source's operator did.
+    # Every event declares both ends of its edges, so what fails here is a value the store refuses
+    # or a payload an older version wrote that no longer validates. The source may have applied
+    # such an event later, after a fix, by `lineage events retry`: failed events then went in after
+    # the others. Retry once at the end, in log order, to keep that order (and to get past an error
+    # that was transient, a busy or briefly full disk); what fails again is reported.
     first_failures = list(all_events(target, page, status="failed"))
     result.retried = len(first_failures)
     if first_failures:

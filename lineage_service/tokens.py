@@ -84,20 +84,22 @@ def parse_tokens(text: str, origin: str = "LINEAGE_TOKENS") -> list[TokenEntry]:
             raise TokenConfigError(f"{origin} entry {number}: expected 'NAME SCOPES TOKEN [expires=YYYY-MM-DD] "
                                    f"[revoked]' (e.g. 'ci ingest sha256:<hex>'), got {len(parts)} fields")
         name, scope_text, secret = parts[:3]
-        expires, revoked = _options(parts[3:], f"{origin} entry {number} ({name})")
+        expires, revoked = _options(parts[3:], f"{origin} entry {number}")
         try:
             scopes = frozenset(Scope(s) for s in scope_text.split(","))
         except ValueError:
-            raise TokenConfigError(f"{origin} entry {number} ({name}): unknown scope in {scope_text!r}; "
+            # Never echo a field (here or in any message): on a line with its fields swapped it is the
+            # plaintext token, and these messages go to the log. The entry number says where.
+            raise TokenConfigError(f"{origin} entry {number}: unknown scope in field 2; "
                                    f"expected read, ingest or admin, comma-separated") from None
         if secret.startswith("sha256:"):
             hexdigest = secret.removeprefix("sha256:")
             if len(hexdigest) != 64 or any(c not in "0123456789abcdef" for c in hexdigest):
-                raise TokenConfigError(f"{origin} entry {number} ({name}): expected sha256: and 64 hex characters")
+                raise TokenConfigError(f"{origin} entry {number}: expected sha256: and 64 hex characters")
             digest = bytes.fromhex(hexdigest)
         else:
             if len(secret) < 16:
-                raise TokenConfigError(f"{origin} entry {number} ({name}): a token needs 16 characters or more")
+                raise TokenConfigError(f"{origin} entry {number}: a token needs 16 characters or more")
             digest = hashlib.sha256(secret.encode()).digest()
         entries.append(TokenEntry(name, scopes, digest, expires, revoked))
     return entries
@@ -119,11 +121,16 @@ def _options(fields: list[str], where: str) -> tuple[datetime | None, bool]:
     expires, revoked = None, False
     for field in fields:
         key, _, value = field.partition("=")
-        if key == "expires" and value:
+        if key == "expires" and not value:
+            raise TokenConfigError(f"{where}: expires: empty; expected a date (2026-12-31) or an ISO time "
+                                   f"(2026-12-31T18:00:00Z)")
+        if key == "expires":
             try:
                 expires = parse_expiry(value)
-            except ValueError as exc:
-                raise TokenConfigError(f"{where}: expires: {exc}") from None
+            except ValueError:
+                # Not parse_expiry's message: it quotes the value, and these messages are logged.
+                raise TokenConfigError(f"{where}: expires: expected a date (2026-12-31) or an ISO time "
+                                       f"(2026-12-31T18:00:00Z)") from None
         elif field == "revoked":
             revoked = True
         else:
@@ -149,8 +156,11 @@ class TokenTable:
     Each lookup stats the file (about a microsecond) and re-reads it only when its modification
     time, size or inode differ from the last read, so an edit (or an atomic replace, as a
     Kubernetes secret update does) revokes a token for the very next request, with no restart.
-    A file that cannot be read or parsed keeps the last good tokens and logs why, once per change:
-    a half-saved edit must not lock every client out, nor open the service.
+    A file that cannot be read or fails to parse keeps the last good tokens and logs why, once per
+    change. A file read while half-written may parse (empty, or cut at a line's end): then it holds
+    fewer tokens and the missing ones get 401s until the next change. That fails closed, never open,
+    but locks those callers out meanwhile, so replace the file atomically (write a new one, rename
+    it over the old), as a Kubernetes secret update does.
     """
 
     def __init__(self, fixed: list[TokenEntry] | None, path: Path | None = None) -> None:

@@ -23,7 +23,8 @@ log = logging.getLogger("lineage_service")
 
 DESCRIPTION = """Which commit and which data produced API v1.2.3?
 
-Query the lineage graph (`/v1/trace`, `/v1/impact`, `/v1/show`, `/v1/search`), ask incident questions
+Query the lineage graph (`/v1/trace`, `/v1/impact`, `/v1/show`, `/v1/neighbours` to page a wide node's
+links, `/v1/search`), ask incident questions
 (`/v1/diff`, `/v1/history`, `/v1/running`, `/v1/verify`, `/v1/gaps`), and feed it: lineage events
 (`/v1/events`), OpenLineage run events (`/api/v1/lineage`), in-toto SLSA build provenance
 (`/v1/provenance`), GitHub and Azure DevOps webhooks (`/v1/webhooks/…`, authenticated by their

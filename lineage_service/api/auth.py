@@ -38,7 +38,7 @@ async def caller(request: Request) -> TokenEntry | None:
                          "(set LINEAGE_TOKEN for the lineage CLI)")
     entry = authenticate(table.entries(), presented.strip())
     if entry is None:
-        raise _challenge("the bearer token is not valid (unknown or revoked)")
+        raise _challenge("the bearer token is not one this service knows (lineage token create makes one)")
     refusal = entry.refusal(datetime.now(UTC))
     if refusal is not None:
         raise _challenge(refusal)

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 
 from graph_schema.canonical import InvalidValue
 from lineage_service.api.problems import Problem
-from lineage_service.query.references import Ambiguous, NotFound, ReferenceProblem
+from lineage_service.query.references import Ambiguous, InvalidReference, NotFound, ReferenceProblem
 from lineage_service.settings import Settings
 from lineage_service.store.base import GraphStore
 
@@ -59,8 +59,11 @@ def answering() -> Iterator[None]:
         raise Problem(404, "Not found", str(exc), candidates=_candidates(exc)) from None
     except Ambiguous as exc:
         raise Problem(409, "Ambiguous reference", str(exc), candidates=_candidates(exc)) from None
-    except InvalidValue as exc:
+    except InvalidReference as exc:
         raise Problem(400, "Invalid reference", str(exc)) from None
+    except InvalidValue as exc:
+        # A fanout, limit, cursor, direction, edge kind, time or kind: not the reference.
+        raise Problem(400, "Invalid parameter", str(exc)) from None
 
 
 def answer(compute: Callable[[], Any]) -> JsonResponse:

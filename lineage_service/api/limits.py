@@ -19,6 +19,7 @@ counts).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from enum import StrEnum
 from typing import Any
@@ -49,6 +50,7 @@ class RateLimits:
         self._items: dict[Budget, list[RateLimitItem]] = {
             budget: parse_many(text) for budget, text in configured.items() if text}
         self._text = configured
+        self._lock = threading.Lock()
         # Only a configured budget starts the storage (and its expiry timer thread).
         self._limiter = MovingWindowRateLimiter(MemoryStorage()) if self._items else None
         self.refused = Counter("lineage_rate_limited", "Requests refused with 429 because their caller spent "
@@ -59,16 +61,23 @@ class RateLimits:
         items = self._items.get(budget)
         if not items or self._limiter is None:
             return
-        for item in items:
-            if not self._limiter.hit(item, budget.value, caller):
-                reset = self._limiter.get_window_stats(item, budget.value, caller).reset_time
-                retry = max(1, math.ceil(reset - time.time()))
-                self.refused.labels(budget.value).inc()
-                raise Problem(429, "Too many requests",
-                              f"{caller} spent its {budget.value} budget of {item}; retry after {retry} s "
-                              f"(set by {_VARIABLES[budget]}={self._text[budget]})",
-                              slug="rate-limited", headers={"Retry-After": str(retry)},
-                              budget=budget.value, limit=str(item), retry_after=retry)
+        with self._lock:
+            # Test every item before spending any: a request refused by its second item
+            # ("10/second;200/minute") must not have spent the first. The lock keeps test and hit
+            # one step for requests of one caller served at once on the worker's threads.
+            refused = next((item for item in items if not self._limiter.test(item, budget.value, caller)), None)
+            if refused is None:
+                for item in items:
+                    self._limiter.hit(item, budget.value, caller)
+                return
+            reset = self._limiter.get_window_stats(refused, budget.value, caller).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        self.refused.labels(budget.value).inc()
+        raise Problem(429, "Too many requests",
+                      f"{caller} spent its {budget.value} budget of {refused}; retry after {retry} s "
+                      f"(set by {_VARIABLES[budget]}={self._text[budget]})",
+                      slug="rate-limited", headers={"Retry-After": str(retry)},
+                      budget=budget.value, limit=str(refused), retry_after=retry)
 
 
 def caller_key(request: Request, token_name: str | None) -> str:

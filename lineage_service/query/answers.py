@@ -13,8 +13,6 @@ from graph_schema.kinds import parse_kind
 from lineage_service.query.cursors import (
     DEFAULT_FANOUT,
     PageRequest,
-    check_fanout,
-    check_page_size,
     decode,
     parse_direction,
     parse_edge_kind_filter,
@@ -37,12 +35,16 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _moment_text(moment: datetime | None) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else "now (all links, no --at)"
+
+
 def lineage(store: GraphStore, direction: Direction, kind: str, reference: str, *, depth: int = DEFAULT_DEPTH,
             at: datetime | None = None, limit: int = DEFAULT_LIMIT, fanout: int = DEFAULT_FANOUT) -> Json:
     """Trace (upstream) or impact (downstream) of the node a reference names."""
     if not 1 <= depth <= MAX_DEPTH:
         raise InvalidValue(f"depth {depth}: expected 1 to {MAX_DEPTH}")
-    check_fanout(fanout)
+    # The fanout is checked by ``trace`` (a direct caller needs that check too), so not here.
     # As of a time, `prod/taxi-api` is the revision active then and a tag the digest it named then.
     resolved = resolve_at(store, kind, reference, at) if at else resolve(store, kind, reference)
     return trace(store, resolved.node, direction, depth=depth, at=at, limit=limit,
@@ -62,7 +64,7 @@ def neighbours(store: GraphStore, kind: str | None, reference: str | None, *, di
                at: datetime | None = None) -> Json:
     """A page of a node's links in one direction: the node by reference, or the cursor ``after``
     alone (it names the node, direction and edge kind it was given out for)."""
-    check_page_size(limit)
+    # The page size is checked by ``page`` (a direct caller needs that check too), so not here.
     if after:
         request = decode(after)
         if direction is not None and parse_direction(direction) is not request.direction:
@@ -71,13 +73,17 @@ def neighbours(store: GraphStore, kind: str | None, reference: str | None, *, di
         if edge_kind is not None and parse_edge_kind_filter(edge_kind) != request.edge_kind:
             raise InvalidValue(f"the cursor pages {request.edge_kind or 'all'} links, not {edge_kind}: "
                                f"leave the edge kind out when giving a cursor")
+        if at is not None and request.at != at:
+            # The cursor's position (its skip) counts among the links valid at its own time.
+            raise InvalidValue(f"the cursor pages links as of {_moment_text(request.at)}, not as of "
+                               f"{_moment_text(at)}: leave --at (the `at` parameter) out when giving a cursor")
         found = store.get_nodes([request.node])
         if not found:
             raise NotFound(f"the node of this cursor ({request.node}) is not in the store")
         node = found[0]
         if kind is not None and reference is not None and resolve(store, kind, reference).node.id != node.id:
             raise InvalidValue(f"the cursor belongs to {node.kind} {node.label}, not to {kind} {reference}")
-        return {**page(store, node, request, limit, at), "notes": []}
+        return {**page(store, node, request, limit, request.at), "notes": []}
     if kind is None or reference is None:
         raise InvalidValue("name the node (kind and reference) or give a cursor (after) from an earlier answer")
     resolved = resolve(store, kind, reference)

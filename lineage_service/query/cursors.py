@@ -3,7 +3,7 @@
 A trace or impact through a wide node (a dataset consumed by 100,000 jobs) follows only the
 first ``fanout`` links of each kind from any node and says, per capped node and kind, how many
 exist and where to continue: a cursor. A cursor is an opaque token that carries the node, the
-direction, the edge kind and the position, so ``lineage neighbours --after TOKEN`` (or
+direction, the edge kind, the position and the time of an as-of answer, so ``lineage neighbours --after TOKEN`` (or
 ``GET /v1/neighbours?after=TOKEN``) alone fetches the next page; each page hands out the next one.
 """
 
@@ -35,13 +35,15 @@ _TOKEN_VERSION = 1
 @dataclass(frozen=True)
 class PageRequest:
     """Which links to page: a node, a direction, optionally one edge kind, and where to start:
-    after a position, and past ``skip`` more links (the ones a capped walk followed)."""
+    after a position, and past ``skip`` more links (the ones a capped walk followed). ``at`` is the
+    time of an as-of answer: its links are the ones valid then, so ``skip`` counts among those."""
 
     node: str
     direction: Direction
     edge_kind: str | None
     after: NeighbourCursor | None
     skip: int = 0
+    at: datetime | None = None
 
 
 def check_fanout(fanout: int) -> int:
@@ -81,6 +83,9 @@ def encode(request: PageRequest) -> str:
                                "e": request.edge_kind, "s": request.skip}
     if request.after is not None:
         payload.update(t=request.after.first_seen.isoformat(), k=request.after.kind, o=request.after.node)
+    if request.at is not None:
+        # Without it, paging an as-of answer would skip among all links, not the ones valid then.
+        payload["a"] = request.at.isoformat()
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
 
@@ -103,14 +108,20 @@ def decode(token: str) -> PageRequest:
             if first_seen.tzinfo is None or not all(isinstance(payload[f], str) and payload[f] for f in "ko"):
                 raise problem
             after = NeighbourCursor(first_seen, parse_edge_kind_filter(payload["k"]) or "", payload["o"])
-        return PageRequest(payload["n"], Direction(payload["d"]), parse_edge_kind_filter(edge_kind), after, skip)
+        at = None
+        if "a" in payload:
+            at = datetime.fromisoformat(payload["a"])
+            if at.tzinfo is None:
+                raise problem
+        return PageRequest(payload["n"], Direction(payload["d"]), parse_edge_kind_filter(edge_kind), after, skip, at)
     except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError, InvalidValue):
         raise problem from None
 
 
-def more_json(more: MoreLinks, node: Node | None) -> Json:
-    """One capped node and kind in a trace answer: how many links, how many shown, how to see the rest."""
-    token = encode(PageRequest(more.node, more.direction, more.kind, None, skip=more.shown))
+def more_json(more: MoreLinks, node: Node | None, at: datetime | None = None) -> Json:
+    """One capped node and kind in a trace answer: how many links, how many shown, how to see the rest.
+    ``at`` is the answer's as-of time: the cursor keeps it, so the rest are the links valid then."""
+    token = encode(PageRequest(more.node, more.direction, more.kind, None, skip=more.shown, at=at))
     return {"node": more.node, "kind": node.kind if node else None, "label": node.label if node else None,
             "direction": more.direction.value, "edge_kind": more.kind, "shown": more.shown, "total": more.total,
             "after": token, "see": f"lineage neighbours --after {token}"}

@@ -21,7 +21,7 @@ from graph_schema import canonical
 from graph_schema.canonical import InvalidValue
 from graph_schema.kinds import NodeKind, parse_kind
 from lineage_service.query.chain import image_json, prop_dict, ref_json
-from lineage_service.query.references import Ambiguous, NotFound, Resolved, resolve
+from lineage_service.query.references import Ambiguous, InvalidReference, NotFound, Resolved, resolve
 from lineage_service.query.windows import (
     Window,
     deployment_window,
@@ -136,14 +136,14 @@ def history(store: GraphStore, kind: str, reference: str | None) -> Json:
     text = (reference or "").strip()
     if node_kind is NodeKind.DEPLOYMENT:
         if not text:
-            raise InvalidValue("history of a deployment needs one, e.g. prod/taxi-api")
+            raise InvalidReference("history of a deployment needs one, e.g. prod/taxi-api")
         return _deployment_history(store, resolve(store, "deployment", text).node)
     if node_kind is NodeKind.API:
         return _service_history(store, _service(store, text))
     if node_kind is NodeKind.IMAGE:
         tagged = _tag_candidates(store, text) if text else None
         if tagged is None:
-            raise InvalidValue(f"history of an image follows a tag, e.g. ghcr.io/org/api:v1.2.3; got {text!r}")
+            raise InvalidReference(f"history of an image follows a tag, e.g. ghcr.io/org/api:v1.2.3; got {text!r}")
         if not tagged[1]:
             resolve(store, "image", text)  # raises the usual not-found answer, with what is close
         return _tag_history(store, tagged[0], tagged[1])

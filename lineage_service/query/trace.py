@@ -70,7 +70,7 @@ def trace(store: GraphStore, node: Node, direction: Direction = Direction.UPSTRE
                        fanout=check_fanout(fanout))
     ordered = sorted(graph.nodes, key=lambda n: (graph.depth_of[n.id], n.kind, n.label))
     by_id = {n.id: n for n in graph.nodes}
-    more = [more_json(entry, by_id.get(entry.node)) for entry in graph.more]
+    more = [more_json(entry, by_id.get(entry.node), at) for entry in graph.more]
     answer: Json = {
         "root": node_json(node, 0),
         "direction": direction.value,
@@ -188,6 +188,8 @@ def live_section(graph: Subgraph, at: datetime | None = None) -> Json:
     """The blast radius of an impact answer: deployments live now (or at ``at``) and those that ended.
 
     Live now means the last report gave no end (``active_to``); with ``at``, active at that time.
+    ``complete`` is false when the walk was capped (fanout, ``more``) or cut at its limit: then the
+    lists are what the walk reached, and an empty one does not mean nothing is running.
     """
     by_id = {n.id: n for n in graph.nodes}
     serving: dict[str, list[Edge]] = defaultdict(list)
@@ -204,7 +206,8 @@ def live_section(graph: Subgraph, at: datetime | None = None) -> Json:
                  "active_from": _iso(window.start), "active_to": _iso(window.end)}
         (live if (window.contains(at) if at else window.open) else ended).append(entry)
     return {"at": _iso(at), "deployments": live, "environments": sorted({d["environment"] for d in live}),
-            "apis": sorted({a for d in live for a in d["apis"]}), "historical": ended}
+            "apis": sorted({a for d in live for a in d["apis"]}), "historical": ended,
+            "complete": not (graph.truncated or graph.more)}
 
 
 def _dirty(node: Node) -> bool:

@@ -29,7 +29,9 @@ class StoredTime(datetime):
     back to text cost more than parsing it from the row (0.8 vs 0.1 µs, some 130 times a trace).
     So a backend that reads times as text sets ``iso`` (``2026-11-20T10:00:00Z``, what
     ``isoformat()`` gives with ``Z`` for UTC); anything else treats it as a plain datetime.
-    Arithmetic, ``replace`` and pickling give back plain datetimes without ``iso``.
+    Arithmetic, ``replace``, copying and pickling give back a ``StoredTime`` whose ``iso`` is not
+    set (datetime builds them through the subclass but knows nothing of the slot), so read it as
+    ``getattr(moment, "iso", None)``.
     """
 
     __slots__ = ("iso",)
@@ -250,8 +252,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def list_events(self, *, status: str | None = None, limit: int = 100,
-                    after: str | None = None) -> list[StoredEvent]:
-        """Events in the order they were received, optionally after a given event id."""
+                    after: str | None = None, source: str | None = None) -> list[StoredEvent]:
+        """Events in the order they were received, optionally after a given event id.
+
+        ``status`` and ``source`` keep only the events with that status or reported by that source.
+        """
 
     # Collector cursors: where each source's last complete run stopped, kept with the graph so a
     # stateless collector (a Kubernetes CronJob) resumes where the previous one ended.

@@ -59,7 +59,7 @@ EVENT_SEQ: Final = "event_seq"
 # Every parameter name a statement may use; tests check each call binds exactly what it uses.
 PARAMETERS: Final = frozenset({"ids", "keys", "rows", "id", "name", "value", "error", "status", "after", "limit",
                                "start", "skip", "at", "alias", "lookup", "prefix", "text",
-                               "depth", "fanout", "type", "offset"})
+                               "depth", "fanout", "type", "offset", "source"})
 
 
 class UnknownName(ValueError):
@@ -191,7 +191,7 @@ GET_EVENT = f"MATCH (e:Event {{id: $id}}) RETURN {_EVENT_FIELDS}"
 LIST_EVENTS = f"""OPTIONAL MATCH (a:Event {{id: $after}})
 WITH coalesce(a.seq, 0) AS after
 MATCH (e:Event)
-WHERE e.seq > after AND ($status IS NULL OR e.status = $status)
+WHERE e.seq > after AND ($status IS NULL OR e.status = $status) AND ($source IS NULL OR e.source = $source)
 RETURN {_EVENT_FIELDS}
 ORDER BY e.seq
 LIMIT $limit"""
@@ -346,12 +346,17 @@ def walk_capped(direction: str) -> str:
     return _CAPPED_LEVELS.format(left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED, node=_NODE)
 
 
+# The count of a node's links, every page's total; inlined into the page statement below.
+_NEIGHBOUR_TOTAL = """COUNT {{ (n){left}-[r:{types}]-{right}(:Node)
+    WHERE ($type IS NULL OR type(r) = $type) AND {followed} }}"""
+
 # One page of a node's links in neighbour order after $after ({first_seen, type, id}: the last link
 # of the previous page, or null for the first page) and $offset more, with the count of all of
 # them. The same order as the capped walk, so $offset = the links it followed continues after them.
+# Each row carries the total; a page that SKIP left empty has no row to carry it, so then the
+# backend asks neighbour_count for it.
 _NEIGHBOUR_PAGE = """MATCH (n:Node {{id: $id}})
-WITH n, COUNT {{ (n){left}-[r:{types}]-{right}(:Node)
-    WHERE ($type IS NULL OR type(r) = $type) AND {followed} }} AS total
+WITH n, """ + _NEIGHBOUR_TOTAL + """ AS total
 OPTIONAL MATCH (n){left}-[r:{types}]-{right}(y:Node)
 WHERE ($type IS NULL OR type(r) = $type) AND {followed}
   AND ($after IS NULL OR r.first_seen < $after.first_seen OR (r.first_seen = $after.first_seen
@@ -365,6 +370,13 @@ RETURN total, y.id AS other, type(r) AS type, properties(r) AS fields"""
 def neighbour_page(direction: str) -> str:
     left, right = _arrows(direction)
     return _NEIGHBOUR_PAGE.format(left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED)
+
+
+def neighbour_count(direction: str) -> str:
+    """The total of ``neighbour_page`` alone, for a page past the last link."""
+    left, right = _arrows(direction)
+    return ("MATCH (n:Node {{id: $id}})\nRETURN " + _NEIGHBOUR_TOTAL + " AS total").format(
+        left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED)
 
 
 def count_nodes() -> str:
@@ -450,5 +462,7 @@ def all_statements() -> list[tuple[str, str]]:
                    for direction in ("upstream", "downstream") for depth in WALK_DEPTH_CLASSES]
     statements += [(f"walk_capped[{direction}]", walk_capped(direction)) for direction in ("upstream", "downstream")]
     statements += [(f"neighbour_page[{direction}]", neighbour_page(direction))
+                   for direction in ("upstream", "downstream")]
+    statements += [(f"neighbour_count[{direction}]", neighbour_count(direction))
                    for direction in ("upstream", "downstream")]
     return statements

@@ -360,11 +360,16 @@ class Neo4jGraphStore(GraphStore):
             return NeighbourPage([], 0, None)  # no link of an unknown kind can exist
         cursor = None if after is None else {"first_seen": utc(after.first_seen),
                                              "type": cypher.rel_type_of(after.kind), "id": after.node}
-        records = self._read(cypher.neighbour_page(direction.value), id=node_id,
-                             type=cypher.rel_type_of(edge_kind) if edge_kind else None, skip=[],
-                             at=utc(at) if at else None, after=cursor, offset=max(skip, 0),
-                             limit=max(limit, 0) + 1)
-        total = int(records[0]["total"]) if records else 0
+        link_filter: dict[str, Any] = {"id": node_id, "skip": [], "at": utc(at) if at else None,
+                                       "type": cypher.rel_type_of(edge_kind) if edge_kind else None}
+        records = self._read(cypher.neighbour_page(direction.value), **link_filter, after=cursor,
+                             offset=max(skip, 0), limit=max(limit, 0) + 1)
+        if records:
+            total = int(records[0]["total"])
+        else:
+            # SKIP $offset dropped every row, and with them the total they carry.
+            counted = self._read(cypher.neighbour_count(direction.value), **link_filter)
+            total = int(counted[0]["total"]) if counted else 0  # no row: no such node
         edges = []
         for record in records[:max(limit, 0)]:
             if record["other"] is None:  # OPTIONAL MATCH: a node without such links gives one empty row
@@ -394,8 +399,8 @@ class Neo4jGraphStore(GraphStore):
         return _event(records[0]) if records else None
 
     def list_events(self, *, status: str | None = None, limit: int = 100,
-                    after: str | None = None) -> list[StoredEvent]:
-        records = self._read(cypher.LIST_EVENTS, status=status, after=after, limit=max(limit, 0))
+                    after: str | None = None, source: str | None = None) -> list[StoredEvent]:
+        records = self._read(cypher.LIST_EVENTS, status=status, source=source, after=after, limit=max(limit, 0))
         return [_event(r) for r in records]
 
     def get_cursor(self, source: str) -> str | None:

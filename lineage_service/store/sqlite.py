@@ -44,6 +44,9 @@ from lineage_service.store.sqlite_walk import NEIGHBOUR_COUNT, NEIGHBOUR_PAGE, W
 
 # 2: edges_by_target_newest (dst, kind, first_seen DESC, src, ...) replaces edges_by_target (dst, kind, src).
 SCHEMA_VERSION = 2
+# How long a writer waits for another one (SQLite's busy handler, and the write lock's flock) before
+# the request fails with "database is locked".
+BUSY_TIMEOUT_S = 30.0
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -252,18 +255,24 @@ class SQLiteGraphStore(GraphStore):
         self.path = Path(path).expanduser()
         self.uri = f"sqlite:///{self.path}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_lock = WriteLock(self.path)
+        self._write_lock = WriteLock(self.path, timeout=BUSY_TIMEOUT_S)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        self._writer = self._connect()
         policy = checkpoint or CheckpointPolicy()
-        # Checkpoints run on the checkpointer's thread, never inside this connection's COMMIT; when
-        # the WAL starts over, the commit that restarts it truncates the file back to this size.
-        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-        self._writer.execute(f"PRAGMA journal_size_limit = {int(policy.passive_bytes)}")
         self.checkpointer = Checkpointer(self.path, self._write_lock, policy)
-        with self._transaction() as db:
-            self._create_or_migrate(db)
+        try:
+            self._writer = self._connect()
+            # Checkpoints run on the checkpointer's thread, never inside this connection's COMMIT;
+            # when the WAL starts over, the commit that restarts it truncates the file back to this size.
+            self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+            self._writer.execute(f"PRAGMA journal_size_limit = {int(policy.passive_bytes)}")
+            with self._transaction() as db:
+                self._create_or_migrate(db)
+        except BaseException:
+            # A newer schema, a locked or unreadable file: nobody gets this store to close, so
+            # let go of the lock file, the connections and the checkpointer here.
+            self.close()
+            raise
 
     def _create_or_migrate(self, db: sqlite3.Connection) -> None:
         """Create the schema, or bring an older store's up to this version, in one write transaction:
@@ -285,14 +294,15 @@ class SQLiteGraphStore(GraphStore):
                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=BUSY_TIMEOUT_S)
+        self._connections.append(connection)  # first: a failing PRAGMA still leaves it for close()
         connection.execute("PRAGMA journal_mode = WAL")
         # FULL: a transaction that returned is on disk, so an acknowledged event survives power loss.
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = OFF")
         connection.execute("PRAGMA cache_size = -65536")
         connection.execute("PRAGMA mmap_size = 268435456")
-        self._connections.append(connection)
         return connection
 
     @property
@@ -510,12 +520,12 @@ class SQLiteGraphStore(GraphStore):
         return _event(row) if row else None
 
     def list_events(self, *, status: str | None = None, limit: int = 100,
-                    after: str | None = None) -> list[StoredEvent]:
+                    after: str | None = None, source: str | None = None) -> list[StoredEvent]:
         rows = self._reader.execute(
             "SELECT id, source, time, received_at, payload, status, error FROM events "
-            "WHERE (:status IS NULL OR status = :status) "
+            "WHERE (:status IS NULL OR status = :status) AND (:source IS NULL OR source = :source) "
             "AND seq > coalesce((SELECT seq FROM events WHERE id = :after), 0) ORDER BY seq LIMIT :limit",
-            {"status": status, "after": after, "limit": limit})
+            {"status": status, "source": source, "after": after, "limit": limit})
         return [_event(row) for row in rows]
 
     def get_cursor(self, source: str) -> str | None:

@@ -106,7 +106,7 @@ class Checkpointer:
         return connection
 
     def _run(self) -> None:
-        connection = self._connect()
+        connection: sqlite3.Connection | None = None
         try:
             while True:
                 self._wake.wait()
@@ -114,14 +114,30 @@ class Checkpointer:
                 if self._closing:
                     return
                 try:
+                    # Opened here, inside the try: a store on a full or vanished disk fails this
+                    # round, not the thread.
+                    connection = connection or self._connect()
                     self.checkpoint(connection)
-                except sqlite3.Error:
-                    # A full disk or an I/O error: the WAL is still intact and commits still
-                    # durable; log it and try again after the next commit.
+                except Exception:
+                    # A full disk, an I/O error, a failed flock (OSError): the WAL is still intact
+                    # and commits still durable; log it and try again after the next commit. Any
+                    # exception, not only sqlite3.Error: a thread that died here would leave the
+                    # WAL growing without bound (the writer never checkpoints itself). The message
+                    # carries the path and the error only, nothing from the data.
                     self.failures += 1
-                    log.exception("checkpointing %s failed", self._database)
+                    log.exception("checkpointing %s failed; retried after the next commit", self._database)
+                    if connection is not None:  # a connection that failed once is opened afresh
+                        with contextlib.suppress(sqlite3.Error):
+                            connection.close()
+                        connection = None
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
+            # Should the loop itself fail, the next notify() starts a new thread instead of waking
+            # a dead one.
+            with self._start_lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def checkpoint(self, connection: sqlite3.Connection) -> None:
         """One round: PASSIVE, then RESTART under the write lock if the WAL is still far too long."""

@@ -74,7 +74,8 @@ def show(store: StoreDep, kind: Kind, ref: Ref) -> JsonResponse:
             summary="A node's links in one direction, page by page, newest first",
             description="`{node, direction, edge_kind, total, links, next, notes}`, as `lineage neighbours --format "
                         "json`. Name the node by `kind` and `ref`, or pass only `after`: a cursor from an earlier "
-                        "page (`next`) or from a trace's `more`, which names the node, direction and edge kind.")
+                        "page (`next`) or from a trace's `more`, which names the node, direction and edge kind, and "
+                        "keeps the `at` of an as-of answer (an `at` that differs from it is a 400).")
 def neighbours(store: StoreDep, kind: Annotated[str | None, Query(description=KIND_HELP)] = None,
                ref: Annotated[str | None, Query(min_length=1, max_length=1000, description="A human reference.")]
                = None,
