@@ -7,7 +7,11 @@ placeholder on a line of the template, ``{{name}}``:
 - ``{{machine}}``, ``{{runtime}}``: what it ran on, how long each size took;
 - ``{{targets}}``: every target beside its value at 1,000,000 nodes (or the largest size run), met or missed;
 - ``{{table:<group>}}``: one table per group of ``bench.measures.GROUPS``, a column per size;
-- ``{{ladybug}}``, ``{{fanout}}``: whether those comparisons ran, and why not.
+- ``{{ladybug}}``, ``{{fanout}}``: whether those comparisons ran, and why not;
+- ``{{reference_size}}``: the size the targets are judged at ("1,000,000 nodes");
+- ``{{value:<measure>}}``, ``{{target:<measure>}}``, ``{{verdict:<measure>}}``: one measure of
+  ``bench.measures.MEASURES`` in the prose, at that size: its value, its target, "met" or "missed".
+  The prose's verdicts come from the run they describe, so a new run cannot contradict its text.
 
 An unknown placeholder is an error, so a typo cannot publish a literal ``{{…}}``.
 """
@@ -23,13 +27,13 @@ from typing import Any
 
 import orjson
 
-from bench.measures import GROUPS, Measure
+from bench.measures import GROUPS, MEASURES, Measure
 from bench.run import RESULTS, ROOT
 
 TEMPLATE = ROOT / "bench" / "benchmarks.template.md"
 OUT = ROOT / "docs" / "benchmarks.md"
 REFERENCE_SIZE = 1_000_000  # targets are stated for a million nodes
-PLACEHOLDER = re.compile(r"\{\{([a-z_]+(?::[a-z_]+)?)\}\}")
+PLACEHOLDER = re.compile(r"\{\{([a-z_]+(?::[a-z0-9_]+)?)\}\}")
 Suite = dict[str, Any]
 
 
@@ -113,13 +117,20 @@ def machine(suite: Suite) -> str:
     rows = [("CPU", f"{m['cpu']}, {m['usable_cores']} usable cores of {m['cores']}"),
             ("memory", f"{m['memory_gib']} GiB"), ("OS", m["os"]), ("Python", m["python"]), ("SQLite", m["sqlite"]),
             ("disk", f"`{disk['device']}` {disk['type']}, {disk['free_gib']} GiB free, 4 KiB write + fsync "
-                     f"{disk['fsync_ms_median']} ms (median of 50) at the start"),
+                     f"{disk['fsync_ms_median']} ms (median{_rounds(disk)}) at the start"),
             ("load average", f"{m['load_average_at_start'][0]} at the start, "
                              f"{(m.get('load_average_at_end') or ['–'])[0]} at the end (other work on the machine "
                              "only adds time)"),
             ("code", f"`{code.get('commit')}`" + (f", with uncommitted changes in {len(dirty)} files of "
                                                    "graph_schema/, lineage_service/, cli/" if dirty else ""))]
     return "\n".join(["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)])
+
+
+def _rounds(disk: dict[str, Any]) -> str:
+    # The probe's round count is printed only when the JSON records it, so the doc never states a
+    # count the run did not report.
+    rounds = disk.get("fsync_rounds")
+    return f" of {rounds:,}" if isinstance(rounds, int) and not isinstance(rounds, bool) else ""
 
 
 def runtime(suite: Suite) -> str:
@@ -162,8 +173,43 @@ def fanout(suite: Suite) -> str:
             f"(`fanout={', '.join(widest)}`), as close to the walk without a cap as it allows.")
 
 
+def _measure(placeholder: str, name: str) -> Measure:
+    if name not in MEASURES:
+        raise TemplateProblem(f"{{{{{placeholder}:{name}}}}}: no such measure; the measures are in bench/measures.py "
+                              f"({', '.join(MEASURES)})")
+    return MEASURES[name]
+
+
+def value(name: str, suite: Suite) -> str:
+    """One measure's value at the reference size, formatted as in the tables (an en dash when not measured)."""
+    return number(suite["sizes"][reference_size(suite)]["summary"].get(_measure("value", name).name))
+
+
+def target(name: str, suite: Suite) -> str:
+    measure = _measure("target", name)
+    if measure.target is None:
+        raise TemplateProblem(f"{{{{target:{name}}}}}: that measure has no target")
+    return measure.target.describe()
+
+
+def verdict(name: str, suite: Suite) -> str:
+    """"met" or "missed" at the reference size, from the measure's own target; "not measured" without a value."""
+    measure = _measure("verdict", name)
+    if measure.target is None:
+        raise TemplateProblem(f"{{{{verdict:{name}}}}}: that measure has no target to be met or missed")
+    met = measure.met(suite["sizes"][reference_size(suite)]["summary"].get(measure.name))
+    return "not measured" if met is None else "met" if met else "missed"
+
+
+def reference(suite: Suite) -> str:
+    size = int(reference_size(suite))
+    return f"{size:,} nodes" + ("" if size == REFERENCE_SIZE else ", the largest size run")
+
+
 _FILLERS: dict[str, Callable[[Suite], str]] = {"machine": machine, "runtime": runtime, "targets": targets,
-                                               "ladybug": ladybug, "fanout": fanout}
+                                               "ladybug": ladybug, "fanout": fanout, "reference_size": reference}
+_ARGUMENT_FILLERS: dict[str, Callable[[str, Suite], str]] = {"table": table, "value": value, "target": target,
+                                                             "verdict": verdict}
 
 
 def render(template: str, suite: Suite) -> str:
@@ -172,10 +218,12 @@ def render(template: str, suite: Suite) -> str:
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name.startswith("table:"):
-            return table(name.partition(":")[2], suite)
+        kind, colon, argument = name.partition(":")
+        if colon and kind in _ARGUMENT_FILLERS:
+            return _ARGUMENT_FILLERS[kind](argument, suite)
         if name not in _FILLERS:
-            known = ", ".join([*_FILLERS, *(f"table:{group}" for group in GROUPS)])
+            known = ", ".join([*_FILLERS, *(f"table:{group}" for group in GROUPS), "value:<measure>",
+                               "target:<measure>", "verdict:<measure>"])
             raise TemplateProblem(f"{{{{{name}}}}}: unknown placeholder; known: {known}")
         return _FILLERS[name](suite)
 

@@ -286,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     require_wrk()
     db = args.results / f"bench-{nodes}-seed{args.seed}.db"
     if not db.exists():
-        raise SystemExit(f"no store at {shown(db)}: build it with `python -m bench.run --nodes {nodes}` "
-                         f"(about 4 minutes at a million nodes)")
+        raise SystemExit(f"no store at {shown(db)}: build it with `python -m bench.run --nodes {nodes}`")
     out = args.out or args.results / f"http-{nodes}.json"
     results: dict[str, Any] = {"machine": describe(args.results, ROOT), "started_at": datetime.now(UTC).isoformat(),
                                "params": {"nodes": nodes, "seed": args.seed, "workers": configurations,

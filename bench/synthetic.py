@@ -9,8 +9,9 @@ semver, and Kubernetes or Azure ML deployments in dev and prod whose env carries
 ``MODEL_VERSION``. A data platform publishes weekly snapshots of a few shared datasets that many
 services train on, so impact questions fan out across services as they do in real organisations.
 And, as in real organisations, a few nodes are very wide: a reference dataset that every training
-step reads and a dependency bot that authors ~30% of all commits (~100k and ~57k neighbours at a
-million nodes), where a walk's per-node fan-out matters.
+step reads and a dependency bot that authors ~30% of all commits, both with neighbours in
+proportion to the size (docs/benchmarks.md's graph table has the counts of each run), where a
+walk's per-node fan-out matters.
 
 Everything is seeded per service, so a given (scale, seed) always yields the same graph, and the
 history is produced as a stream of ``Report``s: what one source said at one time. A report becomes

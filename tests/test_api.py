@@ -19,8 +19,8 @@ from lineage_service.settings import Settings
 from lineage_service.store import open_store
 from lineage_service.store.base import Direction
 from lineage_service.tokens import hash_token
+from tests.events import commit_event
 from tests.servers import live_server
-from tests.test_durability import commit_event
 
 PROBLEM = "application/problem+json"
 

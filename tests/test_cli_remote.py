@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from lineage_service.settings import Settings
 from lineage_service.tokens import hash_token
+from tests.events import commit_event
 from tests.servers import live_server
-from tests.test_durability import commit_event
 
 TOKEN = "remote-cli-admin-token-0123"
 

@@ -4,15 +4,19 @@ A process-wide audit hook (``sys.addaudithook``) records every ``socket.getaddri
 ``socket.connect`` while a collector runs against the local test servers: the GitHub API double,
 the Kubernetes API double, the Azure ML double (over TLS) and a real ``docker-registry``. Each run
 must resolve and connect to its configured ``127.0.0.1:PORT`` only: no telemetry, no ghcr.io, no
-Microsoft login, no metadata service. Everything in the process is seen, the SDKs' threads too.
+Microsoft login, no metadata service. What the collector's thread does is seen, and what every
+thread started from it does (the SDKs' pools, transitively); threads that other fixtures left
+running in the process are not, so their traffic cannot fail these tests.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +30,28 @@ from tests.services import Registry
 registry = services.registry  # the session's docker-registry: pytest finds fixtures by name
 
 Contact = tuple[str, str, Any]  # (what, host, port)
-_recording: list[list[Contact]] = []
+
+
+@dataclass
+class _Recording:
+    contacts: list[Contact] = field(default_factory=list)
+    # The thread that started the recording, and every thread started by one of these meanwhile.
+    threads: weakref.WeakSet[threading.Thread] = field(default_factory=weakref.WeakSet)
+
+
+_recording: list[_Recording] = []
 _lock = threading.Lock()
+_thread_start = threading.Thread.start
+
+
+def _start_and_adopt(thread: threading.Thread) -> None:
+    # Thread.start in the starting thread, before the new one runs: it belongs to its starter's recordings.
+    starter = threading.current_thread()
+    with _lock:
+        for recording in _recording:
+            if starter in recording.threads:
+                recording.threads.add(thread)
+    _thread_start(thread)
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -43,9 +67,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     else:
         host = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
         contact = ("resolve", host, args[1])
+    current = threading.current_thread()
     with _lock:
-        for contacts in _recording:
-            contacts.append(contact)
+        for recording in _recording:
+            if current in recording.threads:
+                recording.contacts.append(contact)
 
 
 @contextmanager
@@ -54,12 +80,18 @@ def contacts() -> Iterator[list[Contact]]:
     if not getattr(sys, "_lineage_contact_hook", False):
         sys.addaudithook(_audit)
         sys._lineage_contact_hook = True  # type: ignore[attr-defined]  # once per process
-    recorded: list[Contact] = []
-    _recording.append(recorded)
+    recording = _Recording()
+    recording.threads.add(threading.current_thread())
+    with _lock:
+        _recording.append(recording)
+        threading.Thread.start = _start_and_adopt  # type: ignore[method-assign,assignment]  # only while recording
     try:
-        yield recorded
+        yield recording.contacts
     finally:
-        _recording.remove(recorded)
+        with _lock:
+            _recording.remove(recording)
+            if not _recording:
+                threading.Thread.start = _thread_start  # type: ignore[method-assign]
 
 
 def assert_only(recorded: list[Contact], url: str) -> None:
@@ -123,8 +155,6 @@ def test_the_azureml_collector_contacts_only_the_workspace_endpoint(tmp_path: Pa
 def test_the_registry_collector_contacts_only_its_registry(registry: Registry) -> None:
     from collectors.oci_registry import RegistryCollector, RegistryConfig
 
-    labels = {"org.opencontainers.image.revision": "05ee055698af2171294615a1e423f71f4098628e",
-              "org.opencontainers.image.source": "https://github.com/org/api"}
     labels = {"org.opencontainers.image.revision": "05ee055698af2171294615a1e423f71f4098628e",
               "org.opencontainers.image.source": "https://github.com/org/api"}
     push_image(registry, "hosts/api", "v1.2.3", labels)

@@ -10,6 +10,8 @@ functions the driver may run again, so a transient error on the first try writes
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import subprocess
 import sys
@@ -35,8 +37,9 @@ from lineage_service.store import cypher
 from lineage_service.store import neo4j as backend
 from lineage_service.store.base import Direction
 from lineage_service.store.sqlite import SQLiteGraphStore
-from tests.test_durability import commit_event
-from tests.test_neo4j_store import Result, default_answer
+from lineage_service.store.sqlite_lock import lock_path
+from tests.events import commit_event
+from tests.neo4j_recording import Result, default_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_PERSON = "shared@example.com"
@@ -56,6 +59,21 @@ def write_held_open(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
+def lock_held(database: Path) -> bool:
+    """Whether some writer holds the store's cross-process lock: a non-blocking flock on a descriptor
+    of our own (flock excludes other open file descriptions, in this process too)."""
+    fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def test_reads_complete_while_a_write_transaction_is_open_and_writers_wait(tmp_path: Path) -> None:
     path = tmp_path / "lineage.db"
     store = SQLiteGraphStore(path)
@@ -69,7 +87,14 @@ def test_reads_complete_while_a_write_transaction_is_open_and_writers_wait(tmp_p
         assert pool.submit(lineage, store, Direction.UPSTREAM, "commit", f"{1:040x}").result(timeout=60) == before
         stats = store.stats()
         assert (stats["events"], stats["nodes"]["commit"]) == ({"applied": 20}, 20)
-        # The lock is still held, so the queued write cannot have committed: it waits, it does not fail.
+        # The queued write has started: it took the store's cross-process lock (taken before SQLite's
+        # own) and now waits on SQLite's, which this test holds. So it cannot have committed: it
+        # waits, it does not fail.
+        deadline = time.monotonic() + 60
+        while not lock_held(path):
+            assert not queued.done(), f"the queued write ended while the lock was held: {queued.exception()}"
+            assert time.monotonic() < deadline, "the queued write never took the store's lock"
+            time.sleep(0.01)  # polling the lock file's state; the interval only spares the CPU
         assert not queued.done()
     queued.result(timeout=60)  # went through once the lock was released
     pool.shutdown()
@@ -84,13 +109,18 @@ def test_read_latency_under_long_write_transactions(tmp_path: Path) -> None:
     ingest(store, [parse_event(commit_event(n)) for n in range(200)])
     stop = threading.Event()
     latencies: list[float] = []
+    errors: list[BaseException] = []  # an assert in the thread would otherwise only be printed
 
     def read() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            answer = lineage(store, Direction.UPSTREAM, "commit", f"{7:040x}")
-            latencies.append(time.perf_counter() - started)
-            assert answer["root"]["key"]["sha"] == f"{7:040x}"
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                answer = lineage(store, Direction.UPSTREAM, "commit", f"{7:040x}")
+                latencies.append(time.perf_counter() - started)
+                assert answer["root"]["key"]["sha"] == f"{7:040x}"
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+            stop.set()
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -103,6 +133,7 @@ def test_read_latency_under_long_write_transactions(tmp_path: Path) -> None:
     finally:
         stop.set()
         reader.join()
+    assert not errors, errors
     assert store.stats()["events"] == {"applied": 200 + written}
     assert latencies, "the reader never completed a query"
     latencies.sort()
@@ -151,14 +182,20 @@ def test_writer_processes_on_one_file_neither_deadlock_nor_lose_updates(tmp_path
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for worker in range(writers)]
     outputs = []
-    for process in processes:
-        assert process.stdin is not None
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    for process in processes:
-        out, err = process.communicate(timeout=240)  # a deadlock would hit this, not hang the suite
-        assert process.returncode == 0, err
-        outputs.append(tuple(map(int, out.split())))
+    try:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        for process in processes:
+            out, err = process.communicate(timeout=240)  # a deadlock would hit this, not hang the suite
+            assert process.returncode == 0, err
+            outputs.append(tuple(map(int, out.split())))
+    finally:  # a failure or a timeout leaves no writer behind
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=60)
     shared = len(range(0, count, 3))
     accepted = sum(a for a, _ in outputs)
     duplicates = sum(d for _, d in outputs)

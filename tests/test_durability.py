@@ -13,25 +13,9 @@ from graph_schema.events import parse_event
 from lineage_service.ingest import apply_pending, ingest
 from lineage_service.store.base import Direction
 from lineage_service.store.sqlite import SQLiteGraphStore
+from tests.events import commit_event
 
 SHA = "05ee055698af2171294615a1e423f71f4098628e"
-
-
-def commit_event(number: int, source: str = "git") -> dict[str, object]:
-    sha = f"{number:040x}"
-    return {
-        "id": f"{source}-{number}",
-        "time": "2026-11-10T13:27:00Z",
-        "source": source,
-        "nodes": [
-            {"kind": "commit", "key": {"repo": "https://github.com/nathansegers/mlops-2.0", "sha": sha},
-             "props": {"message": f"change {number}"}},
-            {"kind": "person", "key": {"id": f"dev{number % 7}@example.com"}},
-        ],
-        "edges": [{"source": {"kind": "commit", "key": {"repo": "https://github.com/nathansegers/mlops-2.0",
-                                                       "sha": sha}},
-                   "target": {"kind": "person", "key": {"id": f"dev{number % 7}@example.com"}}}],
-    }
 
 
 WRITER = textwrap.dedent("""
@@ -39,7 +23,7 @@ WRITER = textwrap.dedent("""
     from graph_schema.events import parse_event
     from lineage_service.ingest import ingest
     from lineage_service.store.sqlite import SQLiteGraphStore
-    from tests.test_durability import commit_event
+    from tests.events import commit_event
 
     store = SQLiteGraphStore(sys.argv[1])
     for number in range(100_000):

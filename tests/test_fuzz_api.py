@@ -185,24 +185,26 @@ def _event(event_id: str, **fields: Any) -> dict[str, Any]:
             "nodes": [{"kind": "model", "key": {"name": "fuzz-model", "version": "1"}}], **fields}
 
 
-@pytest.mark.parametrize(("event", "named"), [
-    (_event("x" * 5_000_000), "id"),  # a huge string, under the body limit
-    (_event("nul", source="a\x00b", nodes=[{"kind": "model", "key": {"name": "m\x00", "version": "1"}}]), ""),
+@pytest.mark.parametrize(("event", "status", "named"), [
+    (_event("x" * 5_000_000), 422, "id"),  # a huge string, under the body limit
+    # NUL bytes are valid JSON and valid strings: accepted, and recorded verbatim.
+    (_event("nul", source="a\x00b", nodes=[{"kind": "model", "key": {"name": "m\x00", "version": "1"}}]), 200, ""),
     (_event("deep", nodes=[{"kind": "model", "key": {"name": "m", "version": "1"},
-                            "props": {"deep": json.loads("[" * 900 + "]" * 900)}}]), ""),
-    (_event("time-as-number", time=0), "time"),
-    (_event("kind", nodes=[{"kind": "\u0430pi", "key": {"service": "s", "version": "1"}}]), "kind"),
+                            "props": {"deep": json.loads("[" * 900 + "]" * 900)}}]), 422, "nodes[0].props.deep"),
+    (_event("time-as-number", time=0), 422, "time"),
+    (_event("kind", nodes=[{"kind": "\u0430pi", "key": {"service": "s", "version": "1"}}]), 422, "kind"),
 ])
-def test_invalid_events_are_refused_naming_the_field(fuzz_client: TestClient, event: dict[str, Any],
+def test_invalid_events_are_refused_naming_the_field(fuzz_client: TestClient, event: dict[str, Any], status: int,
                                                      named: str) -> None:
     before = store_counts(fuzz_client)
     response = post(fuzz_client, "/v1/events", json.dumps(event).encode())
-    if response.status_code == 200:  # accepted (NUL bytes, deep props are valid JSON): recorded verbatim
+    if status == 200:
+        assert response.status_code == 200, response.text
         listed = fuzz_client.get("/v1/events", params={"limit": 10_000}).json()["events"]
         assert {"id": event["id"], "source": event["source"]}.items() <= next(
             e for e in listed if e["id"] == event["id"]).items()
         return
-    assert_refused(response, 422, named)
+    assert_refused(response, status, named)
     assert store_counts(fuzz_client) == before
 
 
@@ -272,12 +274,28 @@ def test_metacharacters_in_query_parameters_are_plain_values(fuzz_client: TestCl
     assert store_counts(fuzz_client) == before
 
 
-@pytest.mark.parametrize("q", ["%", "_", "%%", "taxi%model", "taxi_model"])
-def test_search_wildcards_are_literal(fuzz_client: TestClient, q: str) -> None:
+# Model names this test stores itself; "wc-taxiXmodel" is what LIKE would match if % or _ were wildcards.
+WILDCARD_NAMES = ("wc-taxi%model", "wc-taxi_model", "wc-half%%off", "wc-taxiXmodel")
+
+
+@pytest.mark.parametrize(("q", "found"), [
+    ("%", {"wc-taxi%model", "wc-half%%off"}), ("_", {"wc-taxi_model"}), ("%%", {"wc-half%%off"}),
+    ("taxi%model", {"wc-taxi%model"}), ("taxi_model", {"wc-taxi_model"}),
+])
+def test_search_wildcards_are_literal(fuzz_client: TestClient, q: str, found: set[str]) -> None:
+    event = {"id": "wildcards-literal", "time": "2026-11-20T14:05:00Z", "source": "fuzz",
+             "nodes": [{"kind": "model", "key": {"name": name, "version": "1"}} for name in WILDCARD_NAMES]}
+    assert post(fuzz_client, "/v1/events", json.dumps(event).encode()).status_code == 200  # a duplicate after the first
     response = fuzz_client.get("/v1/search", params={"q": q, "limit": 1000})
     assert response.status_code == 200, response.text
-    for result in response.json()["results"]:
+    results = response.json()["results"]
+    assert results, f"{q!r} found nothing"
+    for result in results:
         assert q.lower() in json.dumps(result, ensure_ascii=False).lower(), result
+    ours = {result["key"]["name"] for result in results if result["key"].get("name") in WILDCARD_NAMES}
+    assert ours == found  # exactly the names holding q as typed: never wc-taxiXmodel
+    if q.startswith("taxi"):  # nothing else in the store holds these
+        assert len(results) == len(found), results
 
 
 @pytest.mark.parametrize("path", INGEST_ROUTES)

@@ -23,10 +23,13 @@ from hypothesis import strategies as st
 from graph_schema.events import EventRejected, parse_event
 from lineage_service import openlineage, provenance
 from lineage_service.webhooks import azure_devops, github
+from tests.components import require
+from tests.github_payloads import PAYLOADS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = Path("/work/shared/testdata/github-webhooks")
-GITHUB_FILES = sorted(SHARED.glob("*.json")) + sorted((FIXTURES / "github").glob("*.json"))
+# GitHub's documented deliveries, found as test_webhooks_github finds them (tests/github_payloads.py).
+SHARED_GITHUB_FILES = sorted(PAYLOADS.glob("*.json"))
+GITHUB_FILES = SHARED_GITHUB_FILES + sorted((FIXTURES / "github").glob("*.json"))
 AZURE_FILES = sorted((FIXTURES / "azure-devops").glob("*.json"))
 RECEIVED = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 # LINEAGE_FUZZ_EXAMPLES=5000 searches longer (and LINEAGE_FUZZ_SEED makes it random).
@@ -122,6 +125,12 @@ def mutated(draw: st.DrawFn, documents: list[Any]) -> Any:
     return document
 
 
+def require_shared_payloads() -> None:
+    """Without the shared examples the corpus would shrink to our own few fixtures, silently."""
+    require(bool(SHARED_GITHUB_FILES), f"no GitHub payload examples in {PAYLOADS}: they live in "
+            "../shared/testdata/github-webhooks beside the checkout (or set LINEAGE_TEST_GITHUB_WEBHOOKS)")
+
+
 def assert_valid_event(event: dict[str, Any] | None) -> None:
     """A translator's event is one the ingestion path accepts: it goes into the log as is."""
     if event is not None:
@@ -131,6 +140,7 @@ def assert_valid_event(event: dict[str, Any] | None) -> None:
 # Properties ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", GITHUB_FILES, ids=lambda path: path.name)
 def test_the_real_github_payloads_translate(path: Path) -> None:
+    require_shared_payloads()
     event = path.name.split(".")[0]
     translated = github.translate(event, "delivery-1", _load(path), RECEIVED)
     assert translated.event is not None
@@ -142,6 +152,7 @@ def test_the_real_github_payloads_translate(path: Path) -> None:
                         "deployment_status", "release", "issues"]),
        mutated([_load(path) for path in GITHUB_FILES]))
 def test_github_translator_never_raises_and_builds_valid_events(event: str, payload: Any) -> None:
+    require_shared_payloads()
     translated = github.translate(event, "delivery-1", payload, RECEIVED)
     assert_valid_event(translated.event)
 

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from lineage_service.settings import Settings
 from lineage_service.tokens import hash_token, new_token
+from tests.events import commit_event
+from tests.routes import route_table
 from tests.servers import live_server
-from tests.test_durability import commit_event
-from tests.test_security_matrix import route_table
 
 READER, WRITER, OPS = new_token(), new_token(), new_token()
 TOKENS = f"oncall read {hash_token(READER)}\nci ingest,read {hash_token(WRITER)}\nops admin {hash_token(OPS)}"

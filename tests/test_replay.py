@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,7 @@ from lineage_service.store import open_store
 from lineage_service.store.base import Direction, GraphStore, NewEvent
 from lineage_service.store.fingerprint import fingerprint
 from lineage_service.store.sqlite import SQLiteGraphStore
-from tests.test_durability import commit_event
+from tests.events import commit_event
 
 ENV = {"LINEAGE_URL": "", "LINEAGE_STORE": ""}
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -40,8 +42,9 @@ def poisoned(number: int) -> dict[str, object]:
 
 
 def refuse_poison(path: Path, on: bool = True) -> None:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:  # sqlite3's own context manager commits but never closes
         db.execute(REFUSE if on else "DROP TRIGGER refuse")
+        db.commit()
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -50,8 +53,9 @@ def run(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> SQLiteGraphStore:
-    return SQLiteGraphStore(tmp_path / "rebuilt.db")
+def target(tmp_path: Path) -> Iterator[SQLiteGraphStore]:
+    with closing(SQLiteGraphStore(tmp_path / "rebuilt.db")) as store:  # closed even when the test fails
+        yield store
 
 
 def test_a_replay_of_the_demo_log_rebuilds_the_same_graph(demo_store: GraphStore, target: SQLiteGraphStore) -> None:
@@ -64,7 +68,6 @@ def test_a_replay_of_the_demo_log_rebuilds_the_same_graph(demo_store: GraphStore
                                                                            "v1.2.3")
     # The rebuilt log is the original one, received_at included (it was logged, not received, again).
     assert target.list_events(limit=100) == demo_store.list_events(limit=100)
-    target.close()
 
 
 def test_the_hashes_see_facts_and_ignore_what_legitimately_differs(tmp_path: Path) -> None:
@@ -163,7 +166,6 @@ def test_replay_refuses_a_target_that_is_not_empty_or_the_source_itself(demo_sto
     code, output = run("events", "replay", "--from", f"sqlite:///{tmp_path / 'typo.db'}", "--store",
                        f"sqlite:///{tmp_path / 'new.db'}")
     assert code == 2 and "no store at" in output and not (tmp_path / "typo.db").exists()
-    target.close()
 
 
 def test_store_check_reports_a_difference_and_a_corrupt_file(tmp_path: Path) -> None:
@@ -175,7 +177,7 @@ def test_store_check_reports_a_difference_and_a_corrupt_file(tmp_path: Path) -> 
                        "--format", "tree")
     assert code == 1 and "differs" in output and "graph_sha256" in output
     # Flip bytes inside the node table's pages: the integrity check finds it.
-    with sqlite3.connect(paths[0]) as db:
+    with closing(sqlite3.connect(paths[0])) as db:  # closed before the file is rewritten below
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
         root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'nodes_by_lookup'").fetchone()[0]

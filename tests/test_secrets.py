@@ -13,12 +13,9 @@ import hmac
 import json
 import logging
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +26,11 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests import services
+from tests.events import commit_event
 from tests.fixture_http import Request, Response, serve
 from tests.github_api_server import FakeGitHub, load
-from tests.services import Registry, free_port, stop
-from tests.test_durability import commit_event
+from tests.serve_process import ServeProcess
+from tests.services import Registry
 from tests.token_service import PASSWORD, USER
 
 basic_registry = services.basic_registry  # the session's htpasswd registry: pytest finds fixtures by name
@@ -45,49 +43,17 @@ SERVE = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=s
 OLD, NEW = "whsec-old-4f1c9a7e2b8d", "whsec-new-93ab0c6d1e2f"
 
 
-@dataclass
-class Served:
-    url: str
-    lines: list[str] = field(default_factory=list)  # everything the process wrote to stderr and stdout
-    running: bool = False
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-
 @contextmanager
-def lineage_serve(tmp_path: Path, env: dict[str, str]) -> Iterator[Served]:
+def lineage_serve(tmp_path: Path, env: dict[str, str]) -> Iterator[ServeProcess]:
+    """The service with ``env``; its ``output`` is everything it wrote, whole once the block has ended."""
     environment = {**{k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}, **env,
                    "LINEAGE_STORE": f"sqlite:///{tmp_path / 'lineage.db'}"}
-    for attempt in range(3):  # the port is free when picked; another process may take it before the bind
-        port = free_port()
-        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", str(port)], cwd=ROOT,
-                                   env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        served, settled = Served(f"http://127.0.0.1:{port}"), threading.Event()
-
-        def drain(process: subprocess.Popen[str] = process, served: Served = served,
-                  settled: threading.Event = settled) -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                served.lines.append(line)
-                if "Uvicorn running on" in line:
-                    served.running = True
-                    settled.set()
-            settled.set()  # the output ended: the process exited without serving
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        try:
-            settled.wait(60)
-            if not served.running and "address already in use" in served.output and attempt < 2:
-                continue
-            assert served.running, f"lineage serve did not start:\n{served.output}"
-            yield served
-            return
-        finally:
-            stop(process)  # type: ignore[arg-type]  # a text-mode Popen; stop only signals and waits
-            reader.join(timeout=30)
+    served = ServeProcess([sys.executable, "-c", SERVE, "serve"], environment, cwd=ROOT)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 def github_delivery(url: str, secret: str, body: bytes = b'{"zen": "rotate"}') -> httpx.Response:
@@ -212,7 +178,7 @@ def test_no_secret_shows_in_collector_reports_or_logs(tmp_path: Path, basic_regi
     report = {source["name"]: source for source in json.loads(result.stdout)["sources"]}
     errors = json.dumps(report)
     if good:
-        assert report["gh"]["ok"] and report["gh"]["accepted"] > 0
+        assert report["gh"]["ok"] and report["gh"]["accepted"] > 0, errors
         # Authenticated: the registry's answer is about the repository, not the credentials.
         assert "HTTP 401" not in errors and "private/none" in errors
     else:

@@ -26,16 +26,15 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import iter_route_contexts
 
-from lineage_service.api.app import create_app
 from lineage_service.demo.history import demo_events
 from lineage_service.ingest import ingest, validate_all
 from lineage_service.settings import Settings
 from lineage_service.store import open_store
 from lineage_service.tokens import hash_token, new_token
+from tests.events import commit_event
+from tests.routes import route_table
 from tests.servers import live_server
-from tests.test_durability import commit_event
 
 CALLERS = ("none", "read", "ingest", "admin", "wrong", "revoked", "expired")
 TOKENS = {name: new_token() for name in CALLERS if name != "none"}
@@ -86,18 +85,6 @@ EXPECTATIONS: dict[tuple[str, str], tuple[dict[str, Any], int, Expected]] = {
                                       UNSIGNED_WEBHOOK),
     ("POST", "/v1/webhooks/azure-devops"): ({"json": {"eventType": "build.complete"}}, 200, UNSIGNED_WEBHOOK),
 }
-
-
-def route_table() -> set[tuple[str, str]]:
-    """(method, path) of every route and mount the app serves; HEAD is GET's twin and not listed."""
-    app = create_app(Settings(store="sqlite:///unused.db"))
-    found = set()
-    for route in iter_route_contexts(app.routes):
-        assert route.path is not None
-        for method in sorted(route.methods or {"GET"}):  # a mount (static files) answers GET
-            if method != "HEAD":
-                found.add((method, route.path))
-    return found
 
 
 def test_every_route_has_an_expectation() -> None:
@@ -158,7 +145,7 @@ def test_every_route_answers_every_caller_as_expected(server: str, capsys: pytes
 
 
 @pytest.mark.parametrize(("caller", "says"), [
-    ("none", "needs a bearer token"), ("wrong", "unknown or revoked"),
+    ("none", "needs a bearer token"), ("wrong", "not one this service knows"),
     ("revoked", "'former-oncall' was revoked"), ("expired", "'contractor' expired at"),
 ])
 def test_a_refused_token_is_told_why(server: str, caller: str, says: str) -> None:

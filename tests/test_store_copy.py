@@ -37,7 +37,7 @@ from lineage_service.store.copy import (
     copy_store,
     store_identity,
 )
-from tests.test_neo4j_store import recording_store
+from tests.neo4j_recording import recording_store
 
 LINEAGE = Path(sys.executable).parent / "lineage"
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

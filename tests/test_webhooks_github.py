@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +23,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.github_payloads import loaded, raw
 from tests.test_api import PROBLEM, make_client
 
-# shared/ sits beside the checkout, here and in CI.
-SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "github-webhooks"
-PAYLOADS = Path(os.environ.get("LINEAGE_TEST_GITHUB_WEBHOOKS", SHARED_PAYLOADS))
-FIXTURES = Path(__file__).parent / "fixtures" / "github"
 SECRET = "github-webhook-secret-for-tests-0123"
 ROTATED = "the-next-github-secret-after-rotation-4567"
 
@@ -38,19 +34,6 @@ PUSH_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 IMAGE_DIGEST = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498"
 IMAGE_REVISION = "6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b"
 DEPLOYED_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
-
-
-def raw(name: str) -> bytes:
-    path = FIXTURES / name if (FIXTURES / name).exists() else PAYLOADS / name
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the GitHub payload examples live in ../shared/testdata/github-webhooks "
-                    f"(set LINEAGE_TEST_GITHUB_WEBHOOKS to their directory)")
-    return path.read_bytes()
-
-
-def loaded(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(raw(name))
-    return data
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
