@@ -6,6 +6,9 @@ the health checks, the API docs and the web page needs one whose scopes cover th
 without a token or with an unknown, expired or revoked one, 403 with one lacking the scope. The
 web page and its static files hold no data (every answer comes from ``/v1``), and the docs only
 describe the API, so they stay open like the health checks. Webhooks authenticate by signature.
+
+A refused token (missing, unknown, expired or revoked) spends the client address's read budget
+before its 401, so with ``LINEAGE_RATE_LIMIT_READ`` set, guessing tokens ends in 429s.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ def _challenge(detail: str, status: int = 401) -> Problem:
                    headers={"WWW-Authenticate": 'Bearer realm="lineage"'} if status == 401 else None)
 
 
+def _refuse(request: Request, detail: str) -> Problem:
+    # The 401 spends the address's read budget first: without it, token guessing is never throttled,
+    # as the token-named budgets in ``require`` are only reached with a valid token. Once spent, the
+    # guesser gets the 429 (raised here) and learns nothing more about its guesses. A no-op when
+    # rate limits are off.
+    limit(request, Budget.READ, None)
+    return _challenge(detail)
+
+
 # async def, like the dependencies in deps.py: a hash and a constant-time comparison, no I/O, so
 # no reason to pay a threadpool hop for each on every request.
 async def caller(request: Request) -> TokenEntry | None:
@@ -34,14 +46,14 @@ async def caller(request: Request) -> TokenEntry | None:
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
-        raise _challenge("this service needs a bearer token: send 'Authorization: Bearer <token>' "
-                         "(set LINEAGE_TOKEN for the lineage CLI)")
+        raise _refuse(request, "this service needs a bearer token: send 'Authorization: Bearer <token>' "
+                      "(set LINEAGE_TOKEN for the lineage CLI)")
     entry = authenticate(table.entries(), presented.strip())
     if entry is None:
-        raise _challenge("the bearer token is not one this service knows (lineage token create makes one)")
+        raise _refuse(request, "the bearer token is not one this service knows (lineage token create makes one)")
     refusal = entry.refusal(datetime.now(UTC))
     if refusal is not None:
-        raise _challenge(refusal)
+        raise _refuse(request, refusal)
     return entry
 
 
