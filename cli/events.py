@@ -7,7 +7,6 @@ opens stores, renders and picks exit codes: 0 done, 1 something failed or differ
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -25,6 +24,7 @@ from cli.main import (
     events_app,
     store_app,
 )
+from cli.store_args import require_existing
 
 if TYPE_CHECKING:
     from lineage_service.store.fingerprint import Fingerprint
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 
 _REPAIR = ("restore it from a backup or a copy (lineage store copy), or rebuild the graph from a sound copy of "
            "its log (lineage events replay)")
-
-
-def _existing(uri: str, what: str) -> None:
-    """Opening a SQLite path creates the file: a mistyped path must not read as an empty store."""
-    from lineage_service.store.copy import store_identity
-
-    identity = store_identity(uri)
-    if identity.startswith("sqlite:") and not Path(identity.removeprefix("sqlite:")).is_file():
-        _fail(f"{what}: no store at {uri}", USAGE, hints=["expected sqlite:///path/to/lineage.db or neo4j://host:7687"])
 
 
 @events_app.command("replay")
@@ -59,11 +50,11 @@ def events_replay(
     Exit 1 if events still fail to apply: they stay in the new log with their error (lineage events retry).
     """
     from lineage_service.replay import ReplayRefused, replay
-    from lineage_service.store.copy import store_identity
+    from lineage_service.store.copy import same_store
 
-    if store_identity(source) == store_identity(target):  # before opening either
+    if same_store(source, target):  # before opening either
         _fail(f"--from and --store are the same store ({source}); replay into a new, empty one", USAGE)
-    _existing(source, "--from")
+    require_existing(source, "--from")
     with _open(source) as opened_source, _open(target) as opened_target:
         try:
             result = replay(opened_source, opened_target)
@@ -165,9 +156,9 @@ def store_check(
     Exit 1 if the integrity check fails or --compare differs.
     """
     if compare is not None:
-        _existing(compare, "--compare")
+        require_existing(compare, "--compare")
     if store is not None:
-        _existing(store, "--store")
+        require_existing(store, "--store")
     found = _fingerprint(store)
     other = _fingerprint(compare) if compare is not None else None
     differences = found.differences(other) if other is not None else []

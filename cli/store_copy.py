@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -74,16 +73,14 @@ def _render(result: CopyResult) -> None:
 
 
 def copy_command(source_uri: str, destination_uri: str, batch: int, as_json: bool) -> None:
-    from lineage_service.store.copy import CopyRefused, check_distinct, copy_store, store_identity
+    from cli.store_args import require_existing
+    from lineage_service.store.copy import CopyRefused, check_distinct, copy_store
 
     try:  # before opening anything: never two connections to one SQLite file for this
         check_distinct(source_uri, destination_uri)
     except CopyRefused as exc:
         _fail(str(exc), USAGE)
-    identity = store_identity(source_uri)
-    # Opening a SQLite path creates the file: a mistyped source would copy an empty store.
-    if identity.startswith("sqlite:") and not Path(identity.removeprefix("sqlite:")).is_file():
-        _fail(f"no store at {source_uri}", USAGE)
+    require_existing(source_uri, "SOURCE")
     with _open(source_uri) as source, _open(destination_uri) as destination, _progress() as report:
         try:
             result = copy_store(source, destination, batch=batch, on_progress=report)

@@ -50,8 +50,8 @@ from pydantic import (
 
 from graph_schema.canonical import InvalidValue
 from graph_schema.edges import EdgeKind, Evidence, check_edge, parse_edge_kind
-from graph_schema.facts import EdgeFact, NodeFact, canonical_aliases, edge_fact
-from graph_schema.kinds import NodeKind, canonical_key, label, lookup_value, node_id, parse_kind
+from graph_schema.facts import EdgeFact, NodeFact, canonical_aliases, edge_fact, node_fact_from_canonical
+from graph_schema.kinds import NodeKind, canonical_key, node_id, parse_kind
 
 SCHEMA_VERSION = "lineage-event/1"
 MAX_FACTS_PER_EVENT = 10_000
@@ -218,9 +218,8 @@ class LineageEvent(_Strict):
         for node in self.nodes:
             # The key is canonical and its id known since validation: no need for node_fact to
             # canonicalize and hash it again.
-            fact = NodeFact(node.id, node.kind, node.key, label(node.kind, node.key),  # type: ignore[arg-type]
-                            lookup_value(node.kind, node.key), dict(node.props),  # type: ignore[arg-type]
-                            canonical_aliases(node.kind, node.aliases))
+            fact = node_fact_from_canonical(node.kind, node.key, node.props,  # type: ignore[arg-type]
+                                            node.aliases, known_id=node.id)
             if (earlier := merged.get(fact.id)) is not None:
                 fact = replace(fact, props={**earlier.props, **fact.props},
                                aliases=tuple(dict.fromkeys(earlier.aliases + fact.aliases)))

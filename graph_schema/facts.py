@@ -53,9 +53,18 @@ def canonical_aliases(kind: NodeKind, aliases: list[str] | tuple[str, ...]) -> t
 def node_fact(kind: NodeKind | str, key: Mapping[str, object], props: Mapping[str, Any] | None = None,
               aliases: list[str] | tuple[str, ...] = ()) -> NodeFact:
     node_kind = parse_kind(kind) if isinstance(kind, str) else kind
-    canon = canonical_key(node_kind, key)
-    return NodeFact(node_id(node_kind, canon), node_kind, canon, label(node_kind, canon),
-                    lookup_value(node_kind, canon), dict(props or {}), canonical_aliases(node_kind, aliases))
+    return node_fact_from_canonical(node_kind, canonical_key(node_kind, key), props, aliases)
+
+
+def node_fact_from_canonical(kind: NodeKind, canon: dict[str, str], props: Mapping[str, Any] | None = None,
+                             aliases: list[str] | tuple[str, ...] = (), known_id: str | None = None) -> NodeFact:
+    """A node from a key already in canonical form (``canonical_key``'s output), e.g. a validated event's.
+
+    Skips canonicalising the key again, which ingest pays for on every node; ``known_id`` skips
+    hashing it too when the caller has ``node_id(kind, canon)`` already.
+    """
+    return NodeFact(known_id or node_id(kind, canon), kind, canon, label(kind, canon), lookup_value(kind, canon),
+                    dict(props or {}), canonical_aliases(kind, aliases))
 
 
 def edge_fact(source: NodeFact, target: NodeFact, kind: EdgeKind | str | None = None,

@@ -35,6 +35,7 @@ from typing import Any
 
 from lineage_service.ingest import IngestResult, apply_logged
 from lineage_service.store.base import GraphStore, StoredEvent
+from lineage_service.store.copy import is_empty
 from lineage_service.store.fingerprint import all_events
 
 PAGE = 500
@@ -60,19 +61,13 @@ class ReplayResult:
                 "source_pending": self.source_pending, "source_failed": self.source_failed}
 
 
-def _is_empty(store: GraphStore) -> tuple[bool, str]:
-    stats = store.stats()
-    counts = {section: sum(stats[section].values()) for section in ("nodes", "edges", "events")}
-    return not any(counts.values()), ", ".join(f"{count} {section}" for section, count in counts.items())
-
-
 def replay(source: GraphStore, target: GraphStore, *, page: int = PAGE,
            on_page: Callable[[int], None] | None = None) -> ReplayResult:
     """Re-apply ``source``'s whole log into the empty ``target``, in log order; see the module doc."""
     if source.uri == target.uri:
         raise ReplayRefused(f"the source and the target are the same store ({source.uri}); replay into a new, "
                             f"empty store, e.g. sqlite:///rebuilt.db")
-    empty, counts = _is_empty(target)
+    empty, counts = is_empty(target)
     if not empty:
         raise ReplayRefused(f"the target {target.uri} is not empty ({counts}); a replay builds a graph from the "
                             f"log alone, so it needs a new store (an interrupted replay: delete it and start again)")

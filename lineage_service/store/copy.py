@@ -117,14 +117,25 @@ def checkpoint_name(source_uri: str) -> str:
     return CHECKPOINT_PREFIX + hashlib.sha256(store_identity(source_uri).encode()).hexdigest()[:16]
 
 
+def same_store(one_uri: str, other_uri: str) -> bool:
+    """Whether two URIs name one store, judged without opening either (see ``store_identity``)."""
+    return store_identity(one_uri) == store_identity(other_uri)
+
+
 def check_distinct(source_uri: str, destination_uri: str) -> None:
-    if store_identity(source_uri) == store_identity(destination_uri):
+    if same_store(source_uri, destination_uri):
         raise CopyRefused(f"{source_uri} and {destination_uri} are the same store; copy to another one")
 
 
-def _is_empty(store: GraphStore) -> bool:
+def is_empty(store: GraphStore) -> tuple[bool, str]:
+    """Whether ``store`` holds no nodes, edges or events, and its counts ("2 nodes, 1 edges, 0 events").
+
+    Shared by ``copy_store`` and ``replay``: both refuse a target that already holds something, and
+    the counts tell the user what is in it.
+    """
     stats = store.stats()
-    return not any(stats[section] for section in COUNTED)
+    counts = {section: sum(stats[section].values()) for section in COUNTED}
+    return not any(counts.values()), ", ".join(f"{count} {section}" for section, count in counts.items())
 
 
 def _next(step: str) -> str:
@@ -217,9 +228,10 @@ def copy_store(source: GraphStore, destination: GraphStore, *, batch: int = DEFA
     run = _Copy(source, destination, name, Checkpoint.loads(saved) if saved else Checkpoint(source.uri), batch,
                 on_progress)
     if saved is None:
-        if not _is_empty(destination):
-            raise CopyRefused(f"{destination.uri} already holds a graph or events (not an earlier copy of "
-                              f"{source.uri}): copy into an empty store")
+        empty, counts = is_empty(destination)
+        if not empty:
+            raise CopyRefused(f"{destination.uri} already holds a graph or events ({counts}; not an earlier copy "
+                              f"of {source.uri}): copy into an empty store")
         run.save()  # from here on, what is in the destination is this copy's
     resumed, finished_before = saved is not None and run.state.phase != DONE, run.state.phase == DONE
     if run.state.phase in PAGED:
