@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.timings import Timings, own_peak_rss_mib, sizes
+from bench.timings import Timings, in_child, own_peak_rss_mib, sizes
 from graph_schema.edges import UNTRAVERSED
 from graph_schema.kinds import NodeKind, canonical_key, node_id
 from lineage_service.query.references import ReferenceProblem, resolve
@@ -34,20 +32,13 @@ from lineage_service.query.trace import DEFAULT_LIMIT, trace
 from lineage_service.store import open_store
 from lineage_service.store.base import Direction, GraphStore
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def measure(store_uri: str, releases: Sequence[tuple[str, str]], service_datasets: Sequence[str],
             shared_datasets: Sequence[str], depth: int, warmup: int) -> dict[str, Any]:
     """Run the in-process measurements in a fresh interpreter; see the module docstring."""
     request = {"store": store_uri, "releases": list(releases), "service_datasets": list(service_datasets),
                "shared_datasets": list(shared_datasets), "depth": depth, "warmup": warmup}
-    done = subprocess.run([sys.executable, "-m", "bench.queries"], input=json.dumps(request).encode(),
-                          capture_output=True, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the query process failed:\n{done.stderr.decode()[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return in_child("bench.queries", request, "query")
 
 
 def _serve(request: dict[str, Any]) -> dict[str, Any]:

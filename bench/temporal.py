@@ -21,7 +21,6 @@ import itertools
 import json
 import random
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.synthetic import BOT_AUTHOR, REFERENCE_DATASET
-from bench.timings import Timings, own_peak_rss_mib, sizes
+from bench.timings import Timings, in_child, own_peak_rss_mib, sizes
 from graph_schema.canonical import display_version
 from graph_schema.kinds import NodeKind, canonical_key, node_id
 from lineage_service.query.diff import diff
@@ -39,7 +38,6 @@ from lineage_service.query.trace import DEFAULT_DEPTH, trace
 from lineage_service.store import open_store
 from lineage_service.store.base import Direction, GraphStore, Node
 
-ROOT = Path(__file__).resolve().parent.parent
 # The cap used when trace() offers a fan-out parameter without a default of its own.
 FANOUT_WHEN_NO_DEFAULT = 100
 # The "uncapped" walk once trace() caps by default: the largest cap it accepts, if it says.
@@ -60,12 +58,7 @@ Release = tuple[str, str, str]  # service, canonical version, released_at (ISO)
 def measure(db: Path, seed: int, pairs: int, wide_runs: int, depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
     """Run the measurements below in a fresh interpreter on the SQLite store ``db``."""
     request = {"db": str(db), "seed": seed, "pairs": pairs, "wide_runs": wide_runs, "depth": depth}
-    done = subprocess.run([sys.executable, "-m", "bench.temporal"], input=json.dumps(request).encode(),
-                          capture_output=True, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the diff/as-of process failed:\n{done.stderr.decode()[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return in_child("bench.temporal", request, "diff/as-of")
 
 
 def consecutive_releases(db: Path) -> list[tuple[Release, Release]]:

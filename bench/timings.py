@@ -1,8 +1,11 @@
-"""Latency samples and their summary."""
+"""Latency samples and their summary, and the fresh process the query measurements run in."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,3 +45,17 @@ def own_peak_rss_mib() -> float | None:
     except OSError:
         pass
     return None
+
+
+def in_child(module: str, request: dict[str, Any], what: str) -> dict[str, Any]:
+    """Run ``python -m <module>`` with ``request`` as JSON on stdin and return the JSON it prints.
+
+    The measurements run in a fresh interpreter that only opens the store, as an API worker or the
+    CLI would: the benchmark process itself holds the generated world and the networkx graph.
+    """
+    done = subprocess.run([sys.executable, "-m", module], input=json.dumps(request).encode(),
+                          capture_output=True, cwd=Path(__file__).resolve().parent.parent, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {what} process failed:\n{done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

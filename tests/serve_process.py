@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.services import free_port
+from tests.services import free_port, stop
 
 READY_SECONDS = 120.0  # a cold start on a loaded 2-core CI machine; a live process is never waited on longer
 BIND_ATTEMPTS = 3
@@ -92,13 +92,7 @@ class ServeProcess:
 
     @staticmethod
     def _end(process: subprocess.Popen[str], reader: threading.Thread | None) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=60)
+        stop(process, timeout=60)
         if reader is not None:
             reader.join(timeout=30)
 

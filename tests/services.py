@@ -64,14 +64,15 @@ def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[b
     raise ServiceFailed(f"{what} {state} after {time.monotonic() - started:.1f}s\n{tail}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Terminate ``process`` and reap it; kill it if it does not end within ``timeout`` seconds."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
 
 
 def free_port() -> int:

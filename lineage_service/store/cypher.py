@@ -269,8 +269,7 @@ def walk(direction: str, depth: int) -> str:
     path per reached node is all the answer needs, its length being the node's distance.
     ``direction`` is ``upstream`` or ``downstream``; ``depth`` an int from 0 to ``MAX_WALK_DEPTH``.
     """
-    if direction not in ("upstream", "downstream"):
-        raise UnknownName(f"unknown walk direction {direction!r}")
+    left, right = _arrows(direction)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_WALK_DEPTH:
         raise ValueError(f"walk depth must be an int from 0 to {MAX_WALK_DEPTH}, got {depth!r}")
     if depth == 0:  # Cypher refuses a quantifier {0,0}
@@ -278,7 +277,6 @@ def walk(direction: str, depth: int) -> str:
 MATCH (n:Node {{id: start_id}})
 WITH DISTINCT n, 0 AS distance
 {_KEEP_NEAREST}"""
-    left, right = ("", ">") if direction == "upstream" else ("<", "")
     return f"""UNWIND $start AS start_id
 MATCH (s:Node {{id: start_id}})
 MATCH p = ANY SHORTEST (s){left}-[r:{_ANY_EDGE} WHERE {_FOLLOWED}]-{right}{{0,{int(depth)}}}(n:Node)
@@ -316,15 +314,9 @@ WITH reduce(state = {{frontier: starts, seen: [x IN starts | x.id], found: [x IN
     END) AS state
 UNWIND state.found AS found
 WITH found.node AS n, found.distance AS distance
-ORDER BY distance, n.id
-WITH collect({{node: n, distance: distance}}) AS found
-WITH size(found) AS walked, found[..$limit] AS kept
-WITH walked, kept, [k IN kept | k.node] AS reached
-UNWIND kept AS k
-WITH walked, reached, k.node AS n, k.distance AS distance
-RETURN {node} AS node, distance, walked,
-    [(n)-[r:{types}]->(m:Node) WHERE m IN reached AND {followed}
-        | {{source: n.id, type: type(r), target: m.id, fields: properties(r)}}] AS edges,
+"""
+# Per kept node that was expanded, the link types it has more of than $fanout: the "more" markers.
+_CAPPED_MORE = """,
     CASE WHEN distance < $depth THEN COLLECT {{
         MATCH (n){left}-[r:{types}]-{right}(:Node)
         WHERE {followed}
@@ -343,7 +335,8 @@ def _arrows(direction: str) -> tuple[str, str]:
 def walk_capped(direction: str) -> str:
     """The walk with a per-node fan-out cap: one statement per direction, the depth a parameter."""
     left, right = _arrows(direction)
-    return _CAPPED_LEVELS.format(left=left, right=right, types=_ANY_EDGE, followed=_FOLLOWED, node=_NODE)
+    names = {"left": left, "right": right, "types": _ANY_EDGE, "followed": _FOLLOWED}
+    return _CAPPED_LEVELS.format(**names) + _KEEP_NEAREST + _CAPPED_MORE.format(**names)
 
 
 # The count of a node's links, every page's total; inlined into the page statement below.
